@@ -1,0 +1,3 @@
+module github.com/kafkadial/kafkadial/adapters/franzdial
+
+go 1.26.8

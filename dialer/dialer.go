@@ -1,0 +1,387 @@
+package dialer
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// ContextDialer is the one method a dialer needs. *net.Dialer, *Dialer,
+// golang.org/x/net/proxy's dialers and every hop satisfy it.
+type ContextDialer interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Resolver finds where an address really is, for addresses that no rule
+// matched: it returns host:port candidates, best first.
+type Resolver interface {
+	Resolve(ctx context.Context, hostport string) ([]string, error)
+}
+
+// WithResolver makes the dialer ask r about every address that no rule
+// matches (rules come first). Each candidate is tried in order within the
+// timeout; TLS still verifies the advertised name.
+func WithResolver(r Resolver) Option {
+	return func(c *config) error {
+		if r == nil {
+			return errors.New("kafkadial: WithResolver(nil)")
+		}
+		c.resolver = r
+		return nil
+	}
+}
+
+// Route explains how a dial to an address is made.
+type Route struct {
+	Addr       string // the address asked for, e.g. "kafka-3:29092"
+	Target     string // the address that will be dialled
+	Via        string // the hop ("" = direct); credentials are masked
+	Rule       string // where the matching rule came from, e.g. "rules.txt:3"; "" = no rule
+	ServerName string // the TLS name that will be verified
+}
+
+// Dialer remaps the addresses Kafka brokers advertise to addresses this
+// process can reach, by rules, and dials them. It is safe for concurrent use.
+// Its zero value is not usable: call New.
+type Dialer struct {
+	table    *table
+	forward  ContextDialer
+	tls      *tls.Config
+	strict   bool
+	timeout  time.Duration
+	log      *slog.Logger
+	hops     map[string]ContextDialer // by the via text of a rule
+	owned    []io.Closer              // hops the dialer built and closes
+	resolver Resolver
+	closed   atomic.Bool
+}
+
+var (
+	_ ContextDialer = (*Dialer)(nil)
+	_ ContextDialer = (*net.Dialer)(nil)
+)
+
+// New builds a Dialer. Bad rules are reported as a *RuleError naming the
+// source, line and column.
+func New(opts ...Option) (*Dialer, error) {
+	c := &config{timeout: DefaultTimeout}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(c); err != nil {
+			return nil, err
+		}
+	}
+	var rules []*rule
+	for _, s := range c.sources {
+		text := s.text
+		if s.file {
+			b, err := os.ReadFile(s.text)
+			if err != nil {
+				return nil, fmt.Errorf("kafkadial: reading rules: %w", err)
+			}
+			text = string(b)
+		}
+		rs, errs := parseRules(s.name, text, len(rules))
+		if len(errs) > 0 {
+			return nil, errs[0]
+		}
+		rules = append(rules, rs...)
+	}
+	d := &Dialer{
+		table:    newTable(rules),
+		forward:  c.forward,
+		tls:      c.tls,
+		strict:   c.strict,
+		timeout:  c.timeout,
+		log:      c.logger,
+		resolver: c.resolver,
+		hops:     map[string]ContextDialer{},
+	}
+	if d.forward == nil {
+		d.forward = &net.Dialer{}
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if err := d.buildHops(c); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// buildHops resolves every rule's "via" list to a dialer, sharing one per
+// distinct list.
+func (d *Dialer) buildHops(c *config) error {
+	for _, r := range d.table.rules {
+		if len(r.via) == 0 {
+			continue
+		}
+		key := r.viaKey()
+		shown := make([]string, len(r.via))
+		for i, h := range r.via {
+			shown[i] = maskHop(h.text)
+		}
+		r.viaStr = strings.Join(shown, ",")
+		if hop, ok := d.hops[key]; ok {
+			r.hop = hop
+			continue
+		}
+		var hop ContextDialer = d.forward
+		for i, h := range r.via {
+			next, err := d.buildHop(c, h.text, hop, i == 0)
+			if err != nil {
+				line, source := r.line, strings.TrimSuffix(r.source, ":"+strconv.Itoa(r.line))
+				return &RuleError{Source: source, Line: line, Col: h.col, Err: err}
+			}
+			hop = next
+		}
+		d.hops[key] = hop
+		r.hop = hop
+	}
+	return nil
+}
+
+// buildHop returns the dialer for one hop, reached through forward.
+func (d *Dialer) buildHop(c *config, text string, forward ContextDialer, first bool) (ContextDialer, error) {
+	if i := strings.Index(text, "://"); i >= 0 {
+		return nil, fmt.Errorf("unknown hop scheme %q in %s", text[:i], maskHop(text))
+	}
+	h, ok := c.hops[text]
+	if !ok {
+		return nil, fmt.Errorf("unknown hop %q: register it with dialer.WithVia", text)
+	}
+	if !first {
+		return nil, fmt.Errorf("hop %q was built in code and dials on its own, so it can only be the first hop of a chain", text)
+	}
+	return h, nil
+}
+
+// maskHop hides credentials in a hop URL.
+func maskHop(s string) string {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return s
+	}
+	rest := s[i+3:]
+	at := strings.LastIndexByte(rest, '@')
+	if slash := strings.IndexByte(rest, '/'); slash >= 0 && slash < at {
+		at = -1
+	}
+	if at < 0 {
+		return s
+	}
+	user := rest[:at]
+	if c := strings.IndexByte(user, ':'); c >= 0 {
+		user = user[:c] + ":***"
+	}
+	return s[:i+3] + user + rest[at:]
+}
+
+// Close releases the hops the dialer built. Dials after Close fail with
+// ErrClosed.
+func (d *Dialer) Close() error {
+	if d.closed.Swap(true) {
+		return nil
+	}
+	var errs []error
+	for _, c := range d.owned {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// TLSConfig returns the config given to WithTLS, or nil.
+func (d *Dialer) TLSConfig() *tls.Config { return d.tls }
+
+// Timeout returns the dialer's own bound on a dial (0: none).
+func (d *Dialer) Timeout() time.Duration { return d.timeout }
+
+// Route explains a dial to addr (host:port) without dialling.
+func (d *Dialer) Route(addr string) (Route, error) {
+	rt, _, err := d.route(addr)
+	return rt, err
+}
+
+func (d *Dialer) route(addr string) (Route, *rule, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return Route{}, nil, err
+	}
+	portNum, err := strconv.Atoi(port)
+	if err != nil || portNum < 0 || portNum > 65535 {
+		return Route{}, nil, &net.AddrError{Err: "invalid port", Addr: addr}
+	}
+	rt := Route{Addr: addr, Target: addr, ServerName: strings.TrimSuffix(host, ".")}
+	key := canonicalHost(host)
+	if strings.IndexByte(key, ':') >= 0 {
+		if a, err := netip.ParseAddr(key); err == nil {
+			key = canonicalIP(a)
+		}
+	}
+	var m matchResult
+	r := d.table.lookup(key, port, portNum, &m)
+	if r == nil {
+		return rt, nil, nil
+	}
+	rt.Rule, rt.Via = r.source, r.viaStr
+	switch {
+	case r.keep:
+	case r.literalTarget != "":
+		rt.Target = r.literalTarget
+	default:
+		if rt.Target, err = r.target.expand(&m); err != nil {
+			return rt, r, fmt.Errorf("%s: %w", r.source, err)
+		}
+	}
+	return rt, r, nil
+}
+
+// Dial is DialContext with a background context. It makes *Dialer a
+// golang.org/x/net/proxy.Dialer, the type of sarama's Net.Proxy.Dialer.
+func (d *Dialer) Dial(network, addr string) (net.Conn, error) {
+	return d.DialContext(context.Background(), network, addr)
+}
+
+// DialContext connects to the address that addr is remapped to, through the
+// rule's hops, and performs TLS when the dialer has a TLS config. Networks
+// other than tcp, tcp4 and tcp6 pass through to the forward dialer
+// untouched. A failed dial returns a *net.OpError with Op "dial" whose Err is
+// a *DialError.
+func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if d.closed.Load() {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: advertised(addr), Err: ErrClosed}
+	}
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+	default:
+		return d.forward.DialContext(ctx, network, addr)
+	}
+	rt, r, err := d.route(addr)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: advertised(addr), Err: err}
+	}
+	if r == nil && d.strict {
+		d.log.LogAttrs(ctx, slog.LevelWarn, "kafkadial: no rule matches (strict)", slog.String("addr", addr))
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: advertised(addr), Err: &DialError{Route: rt, Err: ErrNoRoute}}
+	}
+	// ours is the deadline the dialer's own timeout sets, when it is earlier
+	// than the caller's: an error after it says which bound expired.
+	var ours time.Time
+	if d.timeout > 0 {
+		ours = time.Now().Add(d.timeout)
+		if dl, ok := ctx.Deadline(); ok && !dl.After(ours) {
+			ours = time.Time{}
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.timeout)
+		defer cancel()
+	}
+	var hop ContextDialer = d.forward
+	if r != nil && r.hop != nil {
+		hop = r.hop
+	}
+
+	var conn net.Conn
+	if r == nil && d.resolver != nil {
+		conn, rt, err = d.dialResolved(ctx, network, rt)
+	} else {
+		conn, err = hop.DialContext(ctx, network, rt.Target)
+	}
+	if err == nil && d.tls != nil {
+		conn, err = d.handshake(ctx, conn, rt.ServerName)
+	}
+	if err != nil {
+		return nil, d.dialError(ctx, network, rt, err, ours)
+	}
+	if d.log.Enabled(ctx, slog.LevelDebug) {
+		d.log.LogAttrs(ctx, slog.LevelDebug, "kafkadial: dialled",
+			slog.String("addr", rt.Addr), slog.String("target", rt.Target),
+			slog.String("rule", rt.Rule), slog.String("via", rt.Via))
+	}
+	return conn, nil
+}
+
+func (r *rule) viaKey() string {
+	names := make([]string, len(r.via))
+	for i, h := range r.via {
+		names[i] = h.text
+	}
+	return strings.Join(names, ",")
+}
+
+// dialResolved asks the resolver where rt.Addr is and tries each candidate.
+func (d *Dialer) dialResolved(ctx context.Context, network string, rt Route) (net.Conn, Route, error) {
+	cands, err := d.resolver.Resolve(ctx, rt.Addr)
+	if err != nil || len(cands) == 0 {
+		// The resolver does not know the name: dial as asked.
+		conn, derr := d.forward.DialContext(ctx, network, rt.Addr)
+		if derr != nil && err != nil {
+			derr = fmt.Errorf("%w (resolver: %v)", derr, err)
+		}
+		return conn, rt, derr
+	}
+	rt.Rule = "resolver"
+	var errs []error
+	for _, c := range cands {
+		rt.Target = c
+		conn, err := d.forward.DialContext(ctx, network, c)
+		if err == nil {
+			return conn, rt, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	rt.Target = strings.Join(cands, ",")
+	return nil, rt, errors.Join(errs...)
+}
+
+func (d *Dialer) handshake(ctx context.Context, conn net.Conn, serverName string) (net.Conn, error) {
+	cfg := d.tls
+	if cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		cfg.ServerName = serverName
+	}
+	tc := tls.Client(conn, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("tls handshake (verifying %q): %w", cfg.ServerName, err)
+	}
+	return tc, nil
+}
+
+func (d *Dialer) dialError(ctx context.Context, network string, rt Route, err error, ours time.Time) error {
+	// Keep the cause, not the inner OpError's repetition of "dial tcp X".
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		err = oe.Err
+	}
+	de := &DialError{Route: rt, Err: err}
+	if !ours.IsZero() && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		de.DialerTimeout = d.timeout
+	}
+	d.log.LogAttrs(ctx, slog.LevelWarn, "kafkadial: dial failed",
+		slog.String("addr", rt.Addr), slog.String("target", rt.Target),
+		slog.String("rule", rt.Rule), slog.String("via", rt.Via), slog.Any("error", err))
+	return &net.OpError{Op: "dial", Net: network, Addr: advertised(rt.Addr), Err: de}
+}
+
+// advertised is a net.Addr for the address a client asked for.
+type advertised string
+
+func (a advertised) Network() string { return "tcp" }
+func (a advertised) String() string  { return string(a) }

@@ -1,0 +1,79 @@
+package dialer
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ErrNoRoute is wrapped by the error of a dial that no rule matched when the
+// dialer is strict (see [WithStrict]).
+var ErrNoRoute = errors.New("kafkadial: no rule matches")
+
+// ErrClosed is returned by dials on a [Dialer] after [Dialer.Close].
+var ErrClosed = errors.New("kafkadial: dialer closed")
+
+// RuleError reports a problem in rule text: where it is and what was expected.
+// [New] returns it as a *RuleError.
+type RuleError struct {
+	Source    string // the file name, "KAFKADIAL_RULES", or the name given to WithNamedRules
+	Line, Col int    // 1-based; Col counts bytes
+	Err       error
+}
+
+func (e *RuleError) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %v", e.Source, e.Line, e.Col, e.Err)
+}
+
+func (e *RuleError) Unwrap() error { return e.Err }
+
+// DialError is the Err of the *net.OpError that a failed remapped dial
+// returns. Its message names the advertised address, the target and the rule,
+// so a client log line says what was tried.
+type DialError struct {
+	Route   Route
+	DialerTimeout time.Duration // the dialer's own timeout, when it is what expired
+	Err     error         // the underlying cause (a syscall error, a TLS error, ErrNoRoute, ...)
+}
+
+func (e *DialError) Error() string {
+	var b strings.Builder
+	r := e.Route
+	switch {
+	case r.Rule == "" && errors.Is(e.Err, ErrNoRoute):
+		b.WriteString("no kafkadial rule matches (strict mode)")
+	case r.Rule == "":
+		b.WriteString("no kafkadial rule matched, dialled as is")
+	default:
+		fmt.Fprintf(&b, "remapped to %s by %s", r.Target, r.Rule)
+	}
+	if r.Via != "" {
+		fmt.Fprintf(&b, " via %s", r.Via)
+	}
+	if !errors.Is(e.Err, ErrNoRoute) {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	if e.DialerTimeout > 0 {
+		fmt.Fprintf(&b, " (dialer timeout %s)", e.DialerTimeout)
+	}
+	return b.String()
+}
+
+func (e *DialError) Unwrap() error { return e.Err }
+
+// Timeout reports whether the dial failed because a deadline passed.
+func (e *DialError) Timeout() bool {
+	if e.DialerTimeout > 0 {
+		return true
+	}
+	var t interface{ Timeout() bool }
+	return errors.As(e.Err, &t) && t.Timeout()
+}
+
+// Temporary mirrors net.Error's method so that wrapping does not hide it.
+func (e *DialError) Temporary() bool {
+	var t interface{ Temporary() bool }
+	return errors.As(e.Err, &t) && t.Temporary()
+}

@@ -1,0 +1,165 @@
+package dialer
+
+import (
+	"net"
+	"net/netip"
+	"slices"
+)
+
+// matchResult holds what a rule's match captured, as substrings of the
+// address asked for.
+type matchResult struct {
+	host, port string // canonical host; port as asked
+	caps       [maxWildcards + 1]string
+	groups     []string // submatches of a regexp rule
+}
+
+func (m *matchResult) get(ref int) string {
+	switch {
+	case ref == refHost:
+		return m.host
+	case ref == refPort:
+		return m.port
+	case m.groups != nil:
+		return m.groups[ref]
+	}
+	return m.caps[ref]
+}
+
+// table indexes rules so that a lookup touches only the rules that can
+// match: exact hosts and CIDR prefixes by map, globs by their longest literal
+// end (prefix or suffix) in maps keyed by length. Rules with no literal to
+// index (regexps, "*") are scanned. Every index keeps rule numbers in
+// ascending order, so the first match of each is the earliest, and the
+// earliest of those is the first rule in written order that matches.
+type table struct {
+	rules      []*rule
+	exact      map[string][]int32
+	prefix     map[string][]int32
+	suffix     map[string][]int32
+	prefixLens []int // distinct key lengths in prefix, ascending
+	suffixLens []int
+	cidr       map[netip.Prefix][]int32
+	cidrBits   []int
+	linear     []int32
+}
+
+func newTable(rules []*rule) *table {
+	t := &table{
+		rules:  rules,
+		exact:  map[string][]int32{},
+		prefix: map[string][]int32{},
+		suffix: map[string][]int32{},
+		cidr:   map[netip.Prefix][]int32{},
+	}
+	for i, r := range rules {
+		id := int32(i)
+		switch r.kind {
+		case matchExact:
+			t.exact[r.host] = append(t.exact[r.host], id)
+		case matchCIDR:
+			t.cidr[r.prefix] = append(t.cidr[r.prefix], id)
+			t.cidrBits = addLen(t.cidrBits, r.prefix.Bits())
+		case matchGlob:
+			g := r.glob
+			switch {
+			case len(g.prefix) > 0 && len(g.prefix) >= len(g.suffix):
+				t.prefix[g.prefix] = append(t.prefix[g.prefix], id)
+				t.prefixLens = addLen(t.prefixLens, len(g.prefix))
+			case len(g.suffix) > 0:
+				t.suffix[g.suffix] = append(t.suffix[g.suffix], id)
+				t.suffixLens = addLen(t.suffixLens, len(g.suffix))
+			default:
+				t.linear = append(t.linear, id)
+			}
+		default:
+			t.linear = append(t.linear, id)
+		}
+	}
+	return t
+}
+
+func addLen(lens []int, n int) []int {
+	i, found := slices.BinarySearch(lens, n)
+	if found {
+		return lens
+	}
+	return slices.Insert(lens, i, n)
+}
+
+// lookup finds the first rule that matches host (canonical) and port.
+func (t *table) lookup(host, port string, portNum int, m *matchResult) *rule {
+	best := int32(len(t.rules))
+	var cand matchResult
+	try := func(ids []int32) {
+		for _, id := range ids {
+			if id >= best {
+				return
+			}
+			if t.rules[id].matches(host, port, portNum, &cand) {
+				best = id
+				*m = cand
+				return
+			}
+		}
+	}
+	try(t.exact[host])
+	for _, n := range t.prefixLens {
+		if n > len(host) {
+			break
+		}
+		try(t.prefix[host[:n]])
+	}
+	for _, n := range t.suffixLens {
+		if n > len(host) {
+			break
+		}
+		try(t.suffix[host[len(host)-n:]])
+	}
+	if len(t.cidrBits) > 0 {
+		if ip, err := netip.ParseAddr(host); err == nil {
+			ip = ip.Unmap()
+			for _, bits := range t.cidrBits {
+				if p, err := ip.Prefix(bits); err == nil {
+					try(t.cidr[p])
+				}
+			}
+		}
+	}
+	try(t.linear)
+	if best == int32(len(t.rules)) {
+		return nil
+	}
+	return t.rules[best]
+}
+
+// matches reports whether r matches, filling m.
+func (r *rule) matches(host, port string, portNum int, m *matchResult) bool {
+	*m = matchResult{host: host, port: port}
+	if r.port != 0 && r.port != portNum {
+		return false
+	}
+	switch r.kind {
+	case matchExact:
+		// The index compared the host.
+	case matchCIDR:
+		ip, err := netip.ParseAddr(host)
+		if err != nil || !r.prefix.Contains(ip.Unmap()) {
+			return false
+		}
+	case matchGlob:
+		if !r.glob.match(host, &m.caps) {
+			return false
+		}
+	case matchRegexp:
+		g := r.re.FindStringSubmatch(net.JoinHostPort(host, port))
+		if g == nil {
+			return false
+		}
+		m.groups = g
+	}
+	if r.portCap >= 0 {
+		m.caps[r.portCap] = port
+	}
+	return true
+}

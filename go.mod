@@ -1,0 +1,3 @@
+module github.com/kafkadial/kafkadial
+
+go 1.24
