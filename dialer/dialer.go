@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -156,8 +157,13 @@ func (d *Dialer) buildHops(c *config) error {
 
 // buildHop returns the dialer for one hop, reached through forward.
 func (d *Dialer) buildHop(c *config, text string, forward ContextDialer, first bool) (ContextDialer, error) {
-	if i := strings.Index(text, "://"); i >= 0 {
-		return nil, fmt.Errorf("unknown hop scheme %q in %s", text[:i], maskHop(text))
+	if strings.Contains(text, "://") {
+		u, err := url.Parse(text)
+		if err != nil {
+			// url's errors quote the whole URL, credentials included.
+			return nil, fmt.Errorf("bad hop URL %s", maskHop(text))
+		}
+		return d.urlHop(c, u, forward)
 	}
 	h, ok := c.hops[text]
 	if !ok {
@@ -261,6 +267,22 @@ func (d *Dialer) Dial(network, addr string) (net.Conn, error) {
 // untouched. A failed dial returns a *net.OpError with Op "dial" whose Err is
 // a *DialError.
 func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return d.dial(ctx, network, addr, d.tls)
+}
+
+// Plain returns a dialer that remaps and dials as d does but leaves TLS to
+// its caller: the hook for clients that layer TLS themselves on whatever
+// their dialer returns (sarama, kafka-go), so that no connection gets TLS
+// twice.
+func (d *Dialer) Plain() ContextDialer { return plain{d} }
+
+type plain struct{ d *Dialer }
+
+func (p plain) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return p.d.dial(ctx, network, addr, nil)
+}
+
+func (d *Dialer) dial(ctx context.Context, network, addr string, tlsConfig *tls.Config) (net.Conn, error) {
 	if d.closed.Load() {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: advertised(addr), Err: ErrClosed}
 	}
@@ -300,8 +322,8 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	} else {
 		conn, err = hop.DialContext(ctx, network, rt.Target)
 	}
-	if err == nil && d.tls != nil {
-		conn, err = d.handshake(ctx, conn, rt.ServerName)
+	if err == nil && tlsConfig != nil {
+		conn, err = handshake(ctx, conn, tlsConfig, rt.ServerName)
 	}
 	if err != nil {
 		return nil, d.dialError(ctx, network, rt, err, ours)
@@ -350,8 +372,7 @@ func (d *Dialer) dialResolved(ctx context.Context, network string, rt Route) (ne
 	return nil, rt, errors.Join(errs...)
 }
 
-func (d *Dialer) handshake(ctx context.Context, conn net.Conn, serverName string) (net.Conn, error) {
-	cfg := d.tls
+func handshake(ctx context.Context, conn net.Conn, cfg *tls.Config, serverName string) (net.Conn, error) {
 	if cfg.ServerName == "" {
 		cfg = cfg.Clone()
 		cfg.ServerName = serverName

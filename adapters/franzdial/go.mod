@@ -1,3 +1,16 @@
 module github.com/kafkadial/kafkadial/adapters/franzdial
 
-go 1.26.8
+go 1.26.0
+
+require (
+	github.com/kafkadial/kafkadial v0.0.0-00010101000000-000000000000
+	github.com/twmb/franz-go v1.22.3
+)
+
+require (
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/pierrec/lz4/v4 v4.1.33 // indirect
+	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
+)
+
+replace github.com/kafkadial/kafkadial => ../..
