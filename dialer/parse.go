@@ -242,7 +242,11 @@ func (r *rule) parseMatch(s string) (map[string]int, error) {
 	names := map[string]int{}
 	switch {
 	case strings.Contains(host, "/"):
-		p, err := netip.ParsePrefix(strings.Trim(host, "[]"))
+		text := host
+		if strings.HasPrefix(text, "[") {
+			text = strings.Replace(text[1:], "]", "", 1)
+		}
+		p, err := netip.ParsePrefix(text)
 		if err != nil {
 			return nil, errAt(0, "bad CIDR prefix %q: %w", host, err)
 		}
