@@ -215,10 +215,44 @@ func (d *Dialer) TLSConfig() *tls.Config { return d.tls }
 // Timeout returns the dialer's own bound on a dial (0: none).
 func (d *Dialer) Timeout() time.Duration { return d.timeout }
 
-// Route explains a dial to addr (host:port) without dialling.
+// Route explains a dial to addr (host:port) without dialling. When no rule
+// matches and the dialer has a resolver (WithResolver), the resolver is
+// asked, within the dialer's timeout: Route then reports its first
+// candidate as Target and "resolver" as Rule. Use RouteContext to bound or
+// cancel that lookup yourself.
 func (d *Dialer) Route(addr string) (Route, error) {
-	rt, _, err := d.route(addr)
-	return rt, err
+	return d.RouteContext(context.Background(), addr)
+}
+
+// RouteContext is Route with a context for the resolver's lookup. A name
+// the resolver does not hold routes as it would without one; any other
+// resolver failure is returned.
+func (d *Dialer) RouteContext(ctx context.Context, addr string) (Route, error) {
+	rt, r, err := d.route(addr)
+	if err != nil || r != nil || d.resolver == nil {
+		return rt, err
+	}
+	if d.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.timeout)
+		defer cancel()
+	}
+	cands, err := d.resolver.Resolve(ctx, addr)
+	switch {
+	case err != nil && !resolverNotFound(err):
+		rt.Rule = "resolver"
+		return rt, fmt.Errorf("resolver: %w", err)
+	case err == nil && len(cands) > 0:
+		rt.Rule, rt.Target = "resolver", cands[0]
+	}
+	return rt, nil
+}
+
+// resolverNotFound reports whether a resolver said it does not hold a name
+// (a *net.DNSError with IsNotFound), as opposed to failing.
+func resolverNotFound(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
 }
 
 func (d *Dialer) route(addr string) (Route, *rule, error) {
@@ -295,7 +329,7 @@ func (d *Dialer) dial(ctx context.Context, network, addr string, tlsConfig *tls.
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: advertised(addr), Err: err}
 	}
-	if r == nil && d.strict {
+	if r == nil && d.strict && d.resolver == nil {
 		d.log.LogAttrs(ctx, slog.LevelWarn, "kafkadial: no rule matches (strict)", slog.String("addr", addr))
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: advertised(addr), Err: &DialError{Route: rt, Err: ErrNoRoute}}
 	}
@@ -344,10 +378,21 @@ func (r *rule) viaKey() string {
 	return strings.Join(names, ",")
 }
 
-// dialResolved asks the resolver where rt.Addr is and tries each candidate.
+// dialResolved asks the resolver where rt.Addr is and tries each candidate
+// in order. A name the resolver does not hold (a *net.DNSError with
+// IsNotFound) is dialled as asked, or refused under WithStrict; any other
+// resolver failure (an upstream timing out) fails the dial, with no silent
+// fallback to the system resolver.
 func (d *Dialer) dialResolved(ctx context.Context, network string, rt Route) (net.Conn, Route, error) {
 	cands, err := d.resolver.Resolve(ctx, rt.Addr)
-	if err != nil || len(cands) == 0 {
+	if err != nil && !resolverNotFound(err) {
+		rt.Rule = "resolver"
+		return nil, rt, err
+	}
+	if len(cands) == 0 {
+		if d.strict {
+			return nil, rt, ErrNoRoute
+		}
 		// The resolver does not know the name: dial as asked.
 		conn, derr := d.forward.DialContext(ctx, network, rt.Addr)
 		if derr != nil && err != nil {
