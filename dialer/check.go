@@ -348,6 +348,12 @@ func covers(a, b *rule) bool {
 			var caps [maxWildcards + 1]string
 			return a.glob.match(b.host, &caps)
 		case matchGlob:
+			// b's wildcards can put any host character right after its
+			// prefix and before its suffix, so a's literal ends must lie
+			// within b's.
+			if !strings.HasPrefix(b.glob.prefix, a.glob.prefix) || !strings.HasSuffix(b.glob.suffix, a.glob.suffix) {
+				return false
+			}
 			return globCovers(globTokens(a.glob), globTokens(b.glob))
 		case matchCIDR:
 			// Only a bare "*" is sure to match every IPv4 address;
@@ -404,21 +410,20 @@ func globTokens(g *glob) []globTok {
 // matches, by aligning each token of a with a run of b's tokens whose
 // strings it surely matches.
 func globCovers(a, b []globTok) bool {
-	// memo[i][j]: 0 unknown, 1 false, 2 true for a[i:] covering b[j:]
-	// (state 0) and for "a[i] is a capture that has taken at least one
-	// token, rest b[j:]" (state 1).
-	type key struct{ i, j, s int }
-	memo := map[key]bool{}
+	// memo holds, for a[i:] covering b[j:], 0 unknown, 1 false, 2 true;
+	// state s=1 means a[i] is a capture that already took a token.
+	w := len(b) + 1
+	memo := make([]uint8, 2*(len(a)+1)*w)
 	var f func(i, j, s int) bool
 	f = func(i, j, s int) bool {
-		k := key{i, j, s}
-		if v, ok := memo[k]; ok {
-			return v
+		k := (s*(len(a)+1)+i)*w + j
+		if memo[k] != 0 {
+			return memo[k] == 2
 		}
 		var ok bool
 		switch {
 		case s == 1:
-			// a[i] is a capture already holding one token: stop or take more.
+			// a[i] is a capture holding a token: stop, or take one more.
 			ok = f(i+1, j, 0) || j < len(b) && captureTakes(b[j]) && f(i, j+1, 1)
 		case i == len(a):
 			ok = j == len(b)
@@ -429,7 +434,10 @@ func globCovers(a, b []globTok) bool {
 		default:
 			ok = j < len(b) && captureTakes(b[j]) && f(i, j+1, 1)
 		}
-		memo[k] = ok
+		memo[k] = 1
+		if ok {
+			memo[k] = 2
+		}
 		return ok
 	}
 	return f(0, 0, 0)
