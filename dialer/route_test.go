@@ -243,3 +243,15 @@ func TestMaskHop(t *testing.T) {
 }
 
 func writeFile(path, text string) error { return os.WriteFile(path, []byte(text), 0o600) }
+
+// A hit on an exact, zone or CIDR rule with a literal target allocates
+// nothing, whatever the number of rules; so does a miss.
+func TestRouteAllocs(t *testing.T) {
+	text, _ := ruleSet(3000)
+	d := mustNew(t, WithRules(text))
+	for kind, addr := range lastOf(3000) {
+		if n := testing.AllocsPerRun(100, func() { d.Route(addr) }); n != 0 {
+			t.Errorf("Route(%q) (%s) allocates %v times", addr, kind, n)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 )
 
 // matchResult holds what a rule's match captured, as substrings of the
@@ -116,7 +117,7 @@ func (t *table) lookup(host, port string, portNum int, m *matchResult) *rule {
 		}
 		try(t.suffix[host[len(host)-n:]])
 	}
-	if len(t.cidrBits) > 0 {
+	if len(t.cidrBits) > 0 && maybeIP(host) {
 		if ip, err := netip.ParseAddr(host); err == nil {
 			ip = ip.Unmap()
 			for _, bits := range t.cidrBits {
@@ -160,6 +161,19 @@ func (r *rule) matches(host, port string, portNum int, m *matchResult) bool {
 	}
 	if r.portCap >= 0 {
 		m.caps[r.portCap] = port
+	}
+	return true
+}
+
+// maybeIP rules out host names cheaply: netip.ParseAddr allocates its error.
+func maybeIP(host string) bool {
+	if strings.IndexByte(host, ':') >= 0 {
+		return true
+	}
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; c != '.' && (c < '0' || c > '9') {
+			return false
+		}
 	}
 	return true
 }
