@@ -11,9 +11,15 @@ import (
 	"github.com/miekg/dns"
 )
 
+// DefaultTTL is the TTL of zone records written without one (and with no
+// $TTL before them).
+const DefaultTTL = 60
+
 // ZoneError reports a problem in zone data: where it is and what is wrong.
-// New returns it as a *ZoneError. Line and Col are 0 when the problem is
-// not tied to one place (two records in conflict, for example).
+// New returns it as a *ZoneError. Line and Col are where the zone parser
+// stopped (Col is at the end of the offending token); they are 0 when the
+// problem is not tied to one place (two records in conflict, for example),
+// and Name then says which owner name is involved.
 type ZoneError struct {
 	Source    string // the file name, or "zone" for WithZone text
 	Line, Col int    // 1-based
@@ -80,10 +86,11 @@ func newZone() *zone {
 }
 
 // parse reads zone text. Relative names are taken relative to the root, so
-// "kafka-3 A 127.0.0.1" is the single-label name kafka-3. $INCLUDE is not
-// allowed.
+// "kafka-3 A 127.0.0.1" is the single-label name kafka-3. Records without
+// a TTL and no $TTL before them get DefaultTTL. $INCLUDE is not allowed.
 func (z *zone) parse(source string, r io.Reader) error {
 	zp := dns.NewZoneParser(r, ".", source)
+	zp.SetDefaultTTL(DefaultTTL)
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		if err := z.add(source, rr); err != nil {
 			return err
