@@ -32,6 +32,7 @@ type config struct {
 	hops     map[string]ContextDialer
 	resolver Resolver
 	getenv   func(string) string
+	hop      hopConfig // hops named by URL (hops.go)
 }
 
 // WithRules adds rules written in the rule language (see the package

@@ -1,0 +1,284 @@
+package dialer
+
+// Real peers for the hop tests: Debian's OpenSSH sshd, microsocks and
+// tinyproxy, started on loopback by each test, and an echo server as the
+// target behind them.
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kafkadial/kafkadial/internal/testenv"
+)
+
+// hopFreePort returns a loopback port nothing listens on (the programs under
+// test take a port number, not a listener).
+func hopFreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// hopEchoServer echoes every connection until the client half-closes, then
+// closes. It returns its address.
+func hopEchoServer(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func sshKeygen(t testing.TB, path, passphrase string) string {
+	t.Helper()
+	out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", "kafkadial-test", "-f", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ssh-sshKeygen: %v: %s", err, out)
+	}
+	pub, err := os.ReadFile(path + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(pub))
+}
+
+// sshFingerprint is what ssh-sshKeygen -l says of a public key file.
+func sshFingerprint(t testing.TB, pubFile string) string {
+	t.Helper()
+	out, err := exec.Command("ssh-keygen", "-l", "-E", "sha256", "-f", pubFile).Output()
+	if err != nil {
+		t.Fatalf("ssh-sshKeygen -l: %v", err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) < 2 {
+		t.Fatalf("ssh-sshKeygen -l printed %q", out)
+	}
+	return f[1]
+}
+
+// sshd is a real OpenSSH server on loopback.
+type sshd struct {
+	t       testing.TB
+	dir     string
+	Port    int
+	HostPub string // the host public key line ("ssh-ed25519 AAAA...")
+	HostFP  string // its SHA256 sshFingerprint
+	Key     string // a client private key it accepts (unencrypted)
+	cfg     string
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	log     *bytes.Buffer
+}
+
+func needSSHD(t testing.TB) {
+	testenv.NeedRoot(t)
+	testenv.Need(t, "/usr/sbin/sshd", "ssh-keygen", "ssh-agent", "ssh-add")
+}
+
+func startSSHD(t testing.TB, authorized ...string) *sshd {
+	t.Helper()
+	needSSHD(t)
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	s := &sshd{t: t, dir: dir, Port: hopFreePort(t)}
+	s.HostPub = sshKeygen(t, filepath.Join(dir, "host_key"), "")
+	s.HostFP = sshFingerprint(t, filepath.Join(dir, "host_key.pub"))
+	s.Key = filepath.Join(dir, "client_key")
+	authorized = append(authorized, sshKeygen(t, s.Key, ""))
+	ak := filepath.Join(dir, "authorized_keys")
+	if err := os.WriteFile(ak, []byte(strings.Join(authorized, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.cfg = filepath.Join(dir, "sshd_config")
+	conf := fmt.Sprintf(`Port %d
+ListenAddress 127.0.0.1
+HostKey %s
+PidFile %s
+AuthorizedKeysFile %s
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+AllowTcpForwarding yes
+MaxStartups 200:30:400
+LogLevel VERBOSE
+`, s.Port, filepath.Join(dir, "host_key"), filepath.Join(dir, "sshd.pid"), ak)
+	if err := os.WriteFile(s.cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *sshd) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
+
+// Start starts sshd and waits until it accepts connections.
+func (s *sshd) Start() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log = &bytes.Buffer{}
+	s.cmd = exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", s.cfg)
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	hopWaitListening(s.t, s.Addr())
+}
+
+// Stop kills sshd and every session process it forked, as a crash or a
+// host reboot would: established SSH connections are cut.
+func (s *sshd) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	hopKillTree(s.cmd.Process.Pid)
+	s.cmd.Wait()
+	s.cmd = nil
+}
+
+func (s *sshd) Log() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.String()
+}
+
+// knownHosts writes a known_hosts file trusting this server.
+func (s *sshd) knownHosts(t testing.TB) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "known_hosts")
+	line := fmt.Sprintf("[127.0.0.1]:%d %s\n", s.Port, s.HostPub)
+	if err := os.WriteFile(f, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// hopKillTree kills pid and its descendants, children first found from /proc.
+func hopKillTree(pid int) {
+	var all []int
+	var walk func(int)
+	walk = func(p int) {
+		all = append(all, p)
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", p, p))
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				walk(c)
+			}
+		}
+	}
+	walk(pid)
+	for _, p := range all {
+		syscall.Kill(p, syscall.SIGKILL)
+	}
+}
+
+func hopWaitListening(t testing.TB, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("nothing listens on %s after 10s", addr)
+}
+
+// hopStartProgram runs a proxy in the foreground until the test ends.
+func hopStartProgram(t testing.TB, addr string, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, out.String())
+		}
+	})
+	hopWaitListening(t, addr)
+	return cmd
+}
+
+// startMicrosocks runs microsocks on loopback; user "" means no auth.
+func startMicrosocks(t testing.TB, user, pass string) (string, *exec.Cmd) {
+	t.Helper()
+	testenv.Need(t, "microsocks")
+	port := hopFreePort(t)
+	args := []string{"-i", "127.0.0.1", "-p", strconv.Itoa(port)}
+	if user != "" {
+		args = append(args, "-u", user, "-P", pass)
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	return addr, hopStartProgram(t, addr, "microsocks", args...)
+}
+
+// startTinyproxy runs tinyproxy on loopback; user "" means no auth.
+func startTinyproxy(t testing.TB, user, pass string) string {
+	t.Helper()
+	testenv.NeedRoot(t)
+	testenv.Need(t, "tinyproxy")
+	dir := t.TempDir()
+	port := hopFreePort(t)
+	conf := fmt.Sprintf(`Port %d
+Listen 127.0.0.1
+User nobody
+Group nogroup
+Timeout 60
+MaxClients 2000
+Allow 127.0.0.1
+LogLevel Info
+`, port)
+	if user != "" {
+		conf += fmt.Sprintf("BasicAuth %s %s\n", user, pass)
+	}
+	cfg := filepath.Join(dir, "tinyproxy.conf")
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	hopStartProgram(t, addr, "tinyproxy", "-d", "-c", cfg)
+	return addr
+}
