@@ -167,12 +167,18 @@ func (c *Cluster) Kfake() *kfake.Cluster { return c.kf }
 func (c *Cluster) Seed() string { return c.Brokers[0].Published }
 
 // Rules returns kafkadial rules that map each advertised address to its
-// published address.
+// published address, and keep each published address as it is (so that a
+// strict dialer also reaches the seeds).
 func (c *Cluster) Rules() string {
 	var b strings.Builder
 	for _, br := range c.Brokers {
 		if br.Published != "" {
 			fmt.Fprintf(&b, "%s => %s\n", br.Advertised, br.Published)
+		}
+	}
+	for _, br := range c.Brokers {
+		if br.Published != "" {
+			fmt.Fprintf(&b, "%s => =\n", br.Published)
 		}
 	}
 	return b.String()
