@@ -131,6 +131,9 @@ func (z *zone) add(source string, rr dns.RR) error {
 	if !supported[h.Rrtype] {
 		return fail("type %s is not served (A, AAAA, CNAME, SRV, SOA, NS, TXT, PTR are)", dns.TypeToString[h.Rrtype])
 	}
+	if err := packs(rr); err != nil {
+		return fail("%s record does not encode: %v", dns.TypeToString[h.Rrtype], err)
+	}
 	n := z.nodes[name]
 	if n == nil {
 		n = &node{name: name, rrs: map[uint16][]dns.RR{}}
@@ -167,6 +170,19 @@ func (z *zone) add(source string, rr dns.RR) error {
 	n.all = append(n.all, rr)
 	if n.cname != nil && len(n.all) > len(n.rrs[dns.TypeCNAME]) {
 		return fail("CNAME and other records at the same name (RFC 1034 3.6.2)")
+	}
+	return nil
+}
+
+// packs checks that a record can go on the wire (the parser accepts some
+// that cannot, such as an A record with no address).
+func packs(rr dns.RR) error {
+	buf := make([]byte, dns.Len(rr)+256)
+	if _, err := dns.PackRR(rr, buf, 0, nil, false); err != nil {
+		return err
+	}
+	if rr.Header().Rdlength == 0 {
+		return errors.New("no data")
 	}
 	return nil
 }
