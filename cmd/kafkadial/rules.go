@@ -1,12 +1,5 @@
 package main
 
-import (
-	"context"
-	"fmt"
-	"io"
-)
+import "context"
 
-func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "kafkadial rules: not built yet")
-	return 2
-}
+func (c *cli) rules(ctx context.Context, args []string) int { return 2 }

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/kafkadial/kafkadial/dialer"
+)
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+
+func (s *stringList) Set(v string) error {
+	*s = append(*s, v)
+	return nil
+}
+
+// newFlagSet makes a flag set whose usage text starts with synopsis.
+func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), synopsis)
+		var any bool
+		fs.VisitAll(func(*flag.Flag) { any = true })
+		if any {
+			fmt.Fprintln(fs.Output(), "\nFlags:")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// parseFlags parses args, allowing flags after positional arguments (until
+// "--"), and returns the positional ones. ok is false when the command
+// should stop with code: 0 after --help (usage on stdout), 2 after a bad flag
+// (the flag package has printed the problem and the usage on stderr).
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (pos []string, code int, ok bool) {
+	for {
+		err := fs.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return nil, exitOK, false
+		}
+		if err != nil {
+			return nil, exitUsage, false
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, 0, true
+		}
+		// flag stops at the first non-flag; a preceding "--" means the
+		// rest is all positional.
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), 0, true
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// ruleFlags are the flags that choose rules, shared by probe and explain.
+type ruleFlags struct {
+	files  stringList
+	noEnv  bool
+	strict bool
+}
+
+func (r *ruleFlags) register(fs *flag.FlagSet) {
+	fs.Var(&r.files, "rules", "read rules from `FILE` (repeatable; before the environment's rules)")
+	fs.BoolVar(&r.noEnv, "no-env", false, "ignore KAFKADIAL_RULES and KAFKADIAL_RULES_FILE")
+	fs.BoolVar(&r.strict, "strict", false, "refuse addresses no rule matches, as dialer.WithStrict does")
+}
+
+// options returns the dialer options for the rules: files in the order
+// given, then the environment.
+func (r *ruleFlags) options(getenv func(string) string) []dialer.Option {
+	var opts []dialer.Option
+	for _, f := range r.files {
+		opts = append(opts, dialer.WithRulesFile(f))
+	}
+	if !r.noEnv {
+		opts = append(opts, dialer.WithGetenv(getenv), dialer.WithEnv())
+	}
+	if r.strict {
+		opts = append(opts, dialer.WithStrict())
+	}
+	return opts
+}
