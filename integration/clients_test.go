@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -58,6 +59,7 @@ func newDialer(t testing.TB, c *kafkatest.Cluster, opts ...dialer.Option) *diale
 // ledger checks that every produced value is consumed, and from which
 // partitions.
 type ledger struct {
+	prefix     string // values of other producers on the topic are ignored
 	mu         sync.Mutex
 	seen       map[string]int
 	partitions map[int32]bool
@@ -65,22 +67,26 @@ type ledger struct {
 	want       int
 }
 
-func newLedger(want int) *ledger {
-	return &ledger{seen: map[string]int{}, partitions: map[int32]bool{}, done: make(chan struct{}), want: want}
+func newLedger(prefix string, want int) *ledger {
+	return &ledger{prefix: prefix + "-", seen: map[string]int{}, partitions: map[int32]bool{}, done: make(chan struct{}), want: want}
 }
 
 func (l *ledger) add(value string, partition int32) {
+	if !strings.HasPrefix(value, l.prefix) {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.seen[value]++
 	l.partitions[partition] = true
-	if len(l.seen) == l.want {
+	if len(l.seen) == l.want && l.seen[value] == 1 {
 		close(l.done)
 	}
 }
 
-func (l *ledger) wait(t *testing.T, prefix string, timeout time.Duration) {
+func (l *ledger) wait(t *testing.T, timeout time.Duration) {
 	t.Helper()
+	prefix := strings.TrimSuffix(l.prefix, "-")
 	select {
 	case <-l.done:
 	case <-time.After(timeout):
@@ -142,10 +148,12 @@ func testSarama(t *testing.T, seed string, cfg *sarama.Config, prefix string, n 
 		t.Fatal(err)
 	}
 	defer group.Close()
-	l := newLedger(n)
+	l := newLedger(prefix, n)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	stopped := make(chan struct{})
+	defer func() { cancel(); <-stopped }()
 	go func() {
+		defer close(stopped)
 		for ctx.Err() == nil {
 			if err := group.Consume(ctx, []string{"events"}, saramaHandler{l}); err != nil && ctx.Err() == nil {
 				t.Errorf("consume: %v", err)
@@ -153,7 +161,7 @@ func testSarama(t *testing.T, seed string, cfg *sarama.Config, prefix string, n 
 			}
 		}
 	}()
-	l.wait(t, prefix, 60*time.Second)
+	l.wait(t, 60*time.Second)
 }
 
 type saramaHandler struct{ l *ledger }
@@ -205,8 +213,11 @@ func testFranz(t *testing.T, seed, prefix string, n int, opts ...kgo.Opt) {
 		t.Fatal(err)
 	}
 	defer consumer.Close()
-	l := newLedger(n)
+	l := newLedger(prefix, n)
+	stopped := make(chan struct{})
+	defer func() { cancel(); <-stopped }()
 	go func() {
+		defer close(stopped)
 		for ctx.Err() == nil {
 			fs := consumer.PollFetches(ctx)
 			fs.EachError(func(topic string, p int32, err error) {
@@ -222,7 +233,7 @@ func testFranz(t *testing.T, seed, prefix string, n int, opts ...kgo.Opt) {
 			}
 		}
 	}()
-	l.wait(t, prefix, 60*time.Second)
+	l.wait(t, 60*time.Second)
 }
 
 func TestKafkaGo(t *testing.T) {
@@ -263,8 +274,11 @@ func testKafkaGo(t *testing.T, seed, prefix string, n int, tr *kafka.Transport, 
 		JoinGroupBackoff: 100 * time.Millisecond,
 	})
 	defer r.Close()
-	l := newLedger(n)
+	l := newLedger(prefix, n)
+	stopped := make(chan struct{})
+	defer func() { cancel(); <-stopped }()
 	go func() {
+		defer close(stopped)
 		for ctx.Err() == nil {
 			m, err := r.ReadMessage(ctx)
 			if err != nil {
@@ -276,22 +290,33 @@ func testKafkaGo(t *testing.T, seed, prefix string, n int, tr *kafka.Transport, 
 			l.add(string(m.Value), int32(m.Partition))
 		}
 	}()
-	l.wait(t, prefix, 60*time.Second)
+	l.wait(t, 60*time.Second)
 }
 
 // Without the dialer, each client fails the way a user sees it: metadata
 // arrives from the published seed, then the advertised name does not
-// resolve. Few attempts, so only a handful of lookups reach the system
-// resolver.
+// resolve. A plain net.Dialer that records its failures stands in for the
+// clients' default dialer where they have a hook, to show which address
+// failed and why. Few attempts, so only a handful of lookups reach the
+// system resolver.
 func TestClientsFailWithoutDialer(t *testing.T) {
 	c := startCluster(t)
-	check := func(client string, err error) {
+	advertisedFailed := func(client string, err error, rec *recordingDialer) {
 		t.Helper()
 		if err == nil {
 			t.Errorf("%s produced without the dialer: the test cluster is reachable by its advertised names", client)
 			return
 		}
 		t.Logf("%s without the dialer: %v", client, err)
+		if rec == nil {
+			if !strings.Contains(err.Error(), "kafka-") {
+				t.Errorf("%s: error %q does not name an advertised broker", client, err)
+			}
+			return
+		}
+		if f := rec.failure(); !strings.HasPrefix(f, "kafka-") || !strings.Contains(f, "29092") {
+			t.Errorf("%s: no failed dial of an advertised address (first failure: %q)", client, f)
+		}
 	}
 
 	cfg := saramaConfig()
@@ -299,28 +324,56 @@ func TestClientsFailWithoutDialer(t *testing.T) {
 	cfg.Producer.Retry.Backoff = 100 * time.Millisecond
 	cfg.Metadata.Retry.Max = 1
 	cfg.Net.DialTimeout = 2 * time.Second
-	if p, err := sarama.NewSyncProducer([]string{c.Seed()}, cfg); err != nil {
-		check("sarama", err)
-	} else {
+	p, err := sarama.NewSyncProducer([]string{c.Seed()}, cfg)
+	if err == nil {
 		_, _, err = p.SendMessage(&sarama.ProducerMessage{Topic: "events", Value: sarama.StringEncoder("x")})
 		p.Close()
-		check("sarama", err)
 	}
+	advertisedFailed("sarama", err, nil)
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seed()), kgo.DefaultProduceTopic("events"),
+	rec := &recordingDialer{}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seed()), kgo.DefaultProduceTopic("events"), kgo.Dialer(rec.DialContext),
 		kgo.RecordDeliveryTimeout(2*time.Second), kgo.RetryTimeout(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	check("franz-go", cl.ProduceSync(ctx, kgo.StringRecord("x")).FirstErr())
+	advertisedFailed("franz-go", cl.ProduceSync(ctx, kgo.StringRecord("x")).FirstErr(), rec)
 	cl.Close()
 
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rec = &recordingDialer{}
 	w := &kafka.Writer{Addr: kafka.TCP(c.Seed()), Topic: "events", MaxAttempts: 1, BatchTimeout: time.Millisecond,
-		Transport: &kafka.Transport{DialTimeout: 2 * time.Second}}
-	check("kafka-go", w.WriteMessages(ctx, kafka.Message{Value: []byte("x")}))
+		Transport: &kafka.Transport{Dial: rec.DialContext}}
+	advertisedFailed("kafka-go", w.WriteMessages(ctx, kafka.Message{Value: []byte("x")}), rec)
 	w.Close()
+}
+
+// recordingDialer is a plain net.Dialer that remembers its first failure.
+type recordingDialer struct {
+	net.Dialer
+	mu    sync.Mutex
+	first string
+}
+
+func (r *recordingDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := r.Dialer.DialContext(ctx, network, addr)
+	if err != nil {
+		r.mu.Lock()
+		if r.first == "" {
+			r.first = addr + ": " + err.Error()
+		}
+		r.mu.Unlock()
+	}
+	return c, err
+}
+
+func (r *recordingDialer) failure() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.first
 }
 
 // TLS verifies the advertised name through every adapter: a certificate for
@@ -339,7 +392,7 @@ func TestTLSThroughAdapters(t *testing.T) {
 		ok    bool
 	}{
 		{"advertised-names", []string{"kafka-1", "kafka-2", "kafka-3"}, true},
-		{"other-names", []string{"localhost", "127.0.0.1", "kafka"}, false},
+		{"other-names", []string{"localhost", "127.0.0.1", "kafka", "kafka-1.example"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, err := ca.Server(tc.names...)
@@ -348,6 +401,9 @@ func TestTLSThroughAdapters(t *testing.T) {
 			}
 			c := startCluster(t, kafkatest.TLS(srv))
 			d := newDialer(t, c, dialer.WithTLS(ca.Client()), dialer.WithTimeout(3*time.Second))
+			// With TLS, the seed is an advertised name too: the rules remap
+			// it, and its certificate is checked against that name.
+			seed := c.Brokers[0].Advertised
 			const n = 300
 			if tc.ok {
 				t.Run("sarama", func(t *testing.T) {
@@ -356,11 +412,11 @@ func TestTLSThroughAdapters(t *testing.T) {
 					if !cfg.Net.TLS.Enable || cfg.Net.TLS.Config != d.TLSConfig() {
 						t.Fatal("Configure did not hand the TLS config to sarama")
 					}
-					testSarama(t, c.Seed(), cfg, "sarama-tls", n)
+					testSarama(t, seed, cfg, "sarama-tls", n)
 				})
-				t.Run("franz-go", func(t *testing.T) { testFranz(t, c.Seed(), "franz-tls", n, franzdial.Opt(d)) })
+				t.Run("franz-go", func(t *testing.T) { testFranz(t, seed, "franz-tls", n, franzdial.Opt(d)) })
 				t.Run("kafka-go", func(t *testing.T) {
-					testKafkaGo(t, c.Seed(), "kafkago-tls", n, kafkagodial.Transport(d), kafkagodial.Dialer(d))
+					testKafkaGo(t, seed, "kafkago-tls", n, kafkagodial.Transport(d), kafkagodial.Dialer(d))
 				})
 				return
 			}
@@ -368,10 +424,10 @@ func TestTLSThroughAdapters(t *testing.T) {
 			cfg := saramaConfig()
 			cfg.Metadata.Retry.Max = 0
 			saramadial.Configure(cfg, d)
-			_, err = sarama.NewClient([]string{c.Seed()}, cfg)
+			_, err = sarama.NewClient([]string{seed}, cfg)
 			wantCertErr(t, "sarama", err)
 
-			cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seed()), franzdial.Opt(d), kgo.RetryTimeout(time.Second))
+			cl, err := kgo.NewClient(kgo.SeedBrokers(seed), franzdial.Opt(d), kgo.RetryTimeout(time.Second))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -380,7 +436,7 @@ func TestTLSThroughAdapters(t *testing.T) {
 			wantCertErr(t, "franz-go", cl.Ping(ctx))
 			cl.Close()
 
-			conn, err := kafkagodial.Dialer(d).DialContext(ctx, "tcp", c.Seed())
+			conn, err := kafkagodial.Dialer(d).DialContext(ctx, "tcp", seed)
 			if err == nil {
 				conn.Close()
 			}
