@@ -1,0 +1,266 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kafkadial/kafkadial/adapters/franzdial"
+	"github.com/kafkadial/kafkadial/adapters/kafkagodial"
+	"github.com/kafkadial/kafkadial/adapters/saramadial"
+	"github.com/kafkadial/kafkadial/dialer"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestBastion runs sarama, franz-go and kafka-go against brokers the host
+// cannot reach, through each kind of hop, in the namespace topology of
+// scripts/netns-topology.sh, then the fault cases.
+func TestBastion(t *testing.T) {
+	b := startBastionNet(t)
+	b.freshBrokers(t)
+	net3 := strings.TrimSuffix(b.env["BASTION_IP"], ".2")
+
+	t.Run("host cannot reach the brokers", func(t *testing.T) {
+		for _, ip := range strings.Fields(b.env["BROKER_IPS"]) {
+			c, err := net.DialTimeout("tcp", ip+":9092", 3*time.Second)
+			if err == nil {
+				c.Close()
+				t.Fatalf("the host reaches broker %s directly: the topology proves nothing", ip)
+			}
+			if !errors.Is(err, syscall.EHOSTUNREACH) && !errors.Is(err, syscall.ENETUNREACH) {
+				t.Fatalf("direct dial to %s: %v, want no route to host", ip, err)
+			}
+			// ...while the bastion does reach them.
+			out, err := exec.Command("ip", "netns", "exec", b.env["NS_BASTION"], "bash", "-c",
+				"exec 3<>/dev/tcp/"+ip+"/9092").CombinedOutput()
+			if err != nil {
+				t.Fatalf("the bastion cannot reach %s: %v %s", ip, err, out)
+			}
+		}
+		// The second bastion is reachable only through the first.
+		c, err := net.DialTimeout("tcp", b.env["INNER_IP"]+":2222", 3*time.Second)
+		if err == nil {
+			c.Close()
+			t.Fatal("the host reaches the inner bastion directly: ProxyJump would prove nothing")
+		}
+	})
+
+	hops := []struct{ name, rules string }{
+		{"ssh", "kafka-{id}:9092 => = via ssh://bastion"},
+		{"ssh+ProxyJump", "kafka-{id}:9092 => = via ssh://inner"},
+		{"socks5", "kafka-{id}:9092 => " + net3 + ".5{id}:9092 via " + b.env["SOCKS_URL"]},
+		{"socks5h", "kafka-{id}:9092 => = via " + b.env["SOCKSH_URL"]},
+		{"http", "kafka-{id}:9092 => = via " + b.env["HTTP_URL"]},
+	}
+	const seed = "kafka-1:9092"
+	for _, hop := range hops {
+		t.Run(hop.name, func(t *testing.T) {
+			t.Run("sarama", func(t *testing.T) {
+				b.freshBrokers(t)
+				d := b.dialer(t, hop.rules)
+				cfg := saramaConfig()
+				saramadial.Configure(cfg, d)
+				testSarama(t, seed, cfg, "sarama-"+hop.name, records)
+			})
+			t.Run("franz-go", func(t *testing.T) {
+				b.freshBrokers(t)
+				d := b.dialer(t, hop.rules)
+				testFranz(t, seed, "franz-"+hop.name, records, franzdial.Opt(d))
+			})
+			t.Run("kafka-go", func(t *testing.T) {
+				b.freshBrokers(t)
+				d := b.dialer(t, hop.rules)
+				testKafkaGo(t, seed, "kafkago-"+hop.name, records, kafkagodial.Transport(d), kafkagodial.Dialer(d))
+			})
+		})
+	}
+	logged := func(file, want string) {
+		t.Helper()
+		out, _ := os.ReadFile(b.file(file))
+		if !strings.Contains(string(out), want) {
+			t.Errorf("%s does not show %q: the hop was not used", file, want)
+		}
+	}
+	logged("sshd.log", "Accepted publickey for root")
+	logged("inner-sshd.log", "Accepted publickey for root")
+
+	t.Run("sshd restarted during an idempotent produce", func(t *testing.T) {
+		testBastionSSHDRestart(t, b)
+	})
+
+	t.Run("unknown host key refused", func(t *testing.T) {
+		empty := b.file("empty_known_hosts")
+		if err := os.WriteFile(empty, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg := b.file("ssh_config_unknown")
+		text := fmt.Sprintf("Host bastion\n  HostName %s\n  User root\n  IdentityFile %s\n  UserKnownHostsFile %s\n  GlobalKnownHostsFile none\n",
+			b.env["BASTION_IP"], b.file("id_ed25519"), empty)
+		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		d := b.dialer(t, "kafka-{id}:9092 => = via ssh://bastion", dialer.WithSSHConfig(cfg))
+		_, err := d.Dial("tcp", "kafka-1:9092")
+		var hke *dialer.HostKeyError
+		if !errors.As(err, &hke) {
+			t.Fatalf("dial: %v, want a *dialer.HostKeyError", err)
+		}
+		out, ferr := exec.Command("ssh-keygen", "-l", "-E", "sha256", "-f", b.file("host_bastion.pub")).Output()
+		if ferr != nil {
+			t.Fatal(ferr)
+		}
+		fp := strings.Fields(string(out))[1]
+		for _, want := range []string{b.env["BASTION_IP"], fp, empty, "kafka-1:9092"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not name %q", err, want)
+			}
+		}
+	})
+
+	t.Run("proxy down", func(t *testing.T) {
+		const timeout = 2 * time.Second
+		check := func(t *testing.T, rules string, wants ...string) {
+			t.Helper()
+			d := b.dialer(t, rules, dialer.WithTimeout(timeout))
+			start := time.Now()
+			_, err := d.Dial("tcp", "kafka-1:9092")
+			el := time.Since(start)
+			if err == nil {
+				t.Fatal("dial worked through a hop that is down")
+			}
+			if el > timeout+time.Second {
+				t.Fatalf("dial failed after %s, want within the %s timeout", el, timeout)
+			}
+			var oe *net.OpError
+			if !errors.As(err, &oe) || oe.Op != "dial" {
+				t.Errorf("error is %T, want a *net.OpError with Op dial", err)
+			}
+			for _, w := range wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			t.Logf("after %s: %v", el.Round(time.Millisecond), err)
+		}
+		b.run(t, "stop", "socks")
+		check(t, "kafka-{id}:9092 => = via "+b.env["SOCKSH_URL"], "kafka-1:9092", b.env["BASTION_IP"]+":1080", "connection refused")
+		b.run(t, "stop", "http")
+		check(t, "kafka-{id}:9092 => = via "+b.env["HTTP_URL"], b.env["BASTION_IP"]+":3128", "connection refused")
+		b.run(t, "stop", "sshd")
+		check(t, "kafka-{id}:9092 => = via ssh://bastion", b.env["BASTION_IP"]+":22", "connection refused")
+		// A bastion that does not answer at all: the dialer's timeout.
+		check(t, "kafka-{id}:9092 => = via ssh://root@"+net3+".3", net3+".3:22", "deadline exceeded", "dialer timeout")
+		b.run(t, "start", "socks")
+		b.run(t, "start", "http")
+		b.run(t, "start", "sshd")
+	})
+}
+
+// testBastionSSHDRestart kills the bastion's sshd, sessions included, while
+// franz-go's idempotent producer has records in flight through it; the
+// producer must recover through a new SSH connection and a consumer must see
+// every record exactly once.
+func testBastionSSHDRestart(t *testing.T, b *bastionNet) {
+	const n = 100000
+	b.freshBrokers(t)
+	d := b.dialer(t, "kafka-{id}:9092 => = via ssh://bastion")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	producer, err := kgo.NewClient(
+		kgo.SeedBrokers("kafka-1:9092"),
+		kgo.DefaultProduceTopic("events"),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotence needs all acks; franz-go's default
+		franzdial.Opt(d),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+
+	var acked, failed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	restarted := make(chan int64, 1)
+	go func() {
+		for acked.Load() < n*3/10 && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		at := acked.Load()
+		b.run(t, "restart-sshd")
+		restarted <- at
+	}()
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		producer.Produce(ctx, kgo.StringRecord(fmt.Sprintf("restart-%d", i)), func(_ *kgo.Record, err error) {
+			defer wg.Done()
+			if err != nil {
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err)
+				return
+			}
+			acked.Add(1)
+		})
+	}
+	wg.Wait()
+	at := <-restarted
+	if failed.Load() > 0 {
+		t.Fatalf("%d records failed; first: %v", failed.Load(), firstErr.Load())
+	}
+	if at >= n {
+		t.Fatalf("sshd restarted after every record was acked: the fault hit nothing")
+	}
+	t.Logf("sshd restarted with %d of %d records acked; all %d acked after it", at, n, acked.Load())
+	producer.Close()
+
+	consumer, err := kgo.NewClient(
+		kgo.SeedBrokers("kafka-1:9092"),
+		kgo.ConsumeTopics("events"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		franzdial.Opt(d),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	seen := make(map[string]int, n)
+	total := 0
+	var quietSince time.Time
+	for ctx.Err() == nil {
+		pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		fs := consumer.PollFetches(pctx)
+		pcancel()
+		fs.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				t.Errorf("fetch %s/%d: %v", topic, p, err)
+			}
+		})
+		got := 0
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)]++; total++; got++ })
+		// Past n, keep reading a second more: a duplicate would show.
+		if total >= n {
+			if got > 0 || quietSince.IsZero() {
+				quietSince = time.Now()
+			} else if time.Since(quietSince) > time.Second {
+				break
+			}
+		}
+	}
+	if total != n || len(seen) != n {
+		t.Fatalf("consumed %d records, %d distinct; want exactly %d of each", total, len(seen), n)
+	}
+	for i := 0; i < n; i++ {
+		if seen[fmt.Sprintf("restart-%d", i)] != 1 {
+			t.Fatalf("record restart-%d seen %d times", i, seen[fmt.Sprintf("restart-%d", i)])
+		}
+	}
+}

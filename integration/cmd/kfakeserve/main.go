@@ -1,0 +1,106 @@
+// Command kfakeserve runs an embedded kfake cluster on given addresses, for
+// the network-namespace topology of scripts/netns-topology.sh: each broker
+// listens on its own address and advertises a Docker-style name, with no
+// published forwarders. It can also serve an echo and a byte sink for the
+// bastion benchmarks. It runs until SIGINT or SIGTERM.
+//
+//	kfakeserve -listen '198.19.1.5{id}:9092' -advertise 'kafka-{id}:9092' -topic events:6
+package main
+
+import (
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/kafkadial/kafkadial/kafkatest"
+)
+
+type topics []string
+
+func (t *topics) String() string     { return strings.Join(*t, ",") }
+func (t *topics) Set(s string) error { *t = append(*t, s); return nil }
+
+func main() {
+	brokers := flag.Int("brokers", 3, "number of brokers")
+	listen := flag.String("listen", "127.0.0.1:0", "address broker {id} listens on ({id} counts from 1)")
+	advertise := flag.String("advertise", "kafka-{id}:9092", "address broker {id} advertises")
+	echo := flag.String("echo", "", "also serve a TCP echo on this address")
+	sink := flag.String("sink", "", "also serve a sink on this address: it reads to EOF, then answers the byte count (8 bytes, big endian)")
+	ready := flag.String("ready", "", "write this file once everything listens")
+	var ts topics
+	flag.Var(&ts, "topic", "name:partitions of a topic to create (repeatable)")
+	flag.Parse()
+
+	opts := []kafkatest.Opt{
+		kafkatest.Brokers(*brokers),
+		kafkatest.Listen(*listen),
+		kafkatest.Advertise(*advertise),
+		kafkatest.Publish(""),
+	}
+	for _, t := range ts {
+		name, n, ok := strings.Cut(t, ":")
+		p, err := strconv.Atoi(n)
+		if !ok || err != nil || p <= 0 || name == "" {
+			log.Fatalf("kfakeserve: bad -topic %q: want name:partitions", t)
+		}
+		opts = append(opts, kafkatest.Topic(name, int32(p)))
+	}
+	c, err := kafkatest.Start(opts...)
+	if err != nil {
+		log.Fatalf("kfakeserve: %v", err)
+	}
+	defer c.Close()
+	for _, b := range c.Brokers {
+		fmt.Printf("broker %d listens on %s, advertises %s\n", b.ID, b.Listen, b.Advertised)
+	}
+	if *echo != "" {
+		serve(*echo, func(c net.Conn) { io.Copy(c, c) })
+	}
+	if *sink != "" {
+		serve(*sink, func(c net.Conn) {
+			n, err := io.Copy(io.Discard, c)
+			if err != nil {
+				return
+			}
+			var b [8]byte
+			binary.BigEndian.PutUint64(b[:], uint64(n))
+			c.Write(b[:])
+		})
+	}
+	if *ready != "" {
+		if err := os.WriteFile(*ready, []byte("ok\n"), 0o644); err != nil {
+			log.Fatalf("kfakeserve: %v", err)
+		}
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	<-sig
+}
+
+func serve(addr string, handle func(net.Conn)) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Fatalf("kfakeserve: %v", err)
+	}
+	fmt.Printf("serving on %s\n", ln.Addr())
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+}
