@@ -163,7 +163,7 @@ func (r *Resolver) Listen(addr string) (*Server, error) {
 		return nil, fmt.Errorf("resolver: listen address %q: want an IP address", addr)
 	}
 	if !ip.IsLoopback() && !r.nonLoopback {
-		return nil, fmt.Errorf("resolver: refusing to listen on %s, which is not loopback (use WithNonLoopback)", ip)
+		return nil, fmt.Errorf("resolver: refusing to listen on %s, which is not loopback: others could use it as a resolver (allow it with WithNonLoopback, or --allow-non-loopback for kafkadial dns serve)", ip)
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return nil, fmt.Errorf("resolver: listen address %q: bad port", addr)
