@@ -17,7 +17,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -31,19 +34,20 @@ import (
 	"github.com/kafkadial/kafkadial/kafkatest"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func main() {
 	base := flag.Int("ports", 19090, "publish broker N on 127.0.0.1:PORTS+N (pick another base if 19091-19093 are busy)")
 	n := flag.Int("records", 1000, "records each client produces and consumes")
 	flag.Parse()
-	if err := run(*base, *n); err != nil {
+	if err := run(os.Stdout, *base, *n); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run(base, n int) error {
+func run(w io.Writer, base, n int) error {
 	const topic = "quickstart"
 	cluster, err := kafkatest.Start(kafkatest.PublishPorts(base), kafkatest.Topic(topic, 6))
 	if err != nil {
@@ -51,32 +55,32 @@ func run(base, n int) error {
 	}
 	defer cluster.Close()
 	seed := cluster.Seed()
-	fmt.Println("Embedded cluster, as docker-compose would run it:")
+	fmt.Fprintln(w, "Embedded cluster, as docker-compose would run it:")
 	for _, b := range cluster.Brokers {
-		fmt.Printf("  broker %d advertises %-14s published on %s\n", b.ID, b.Advertised, b.Published)
+		fmt.Fprintf(w, "  broker %d advertises %-14s published on %s\n", b.ID, b.Advertised, b.Published)
 	}
 
-	fmt.Printf("\n1. A plain franz-go client bootstraps from %s, then dials what metadata advertises:\n", seed)
+	fmt.Fprintf(w, "\n1. A plain franz-go client bootstraps from %s, then dials what metadata advertises:\n", seed)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	err = produceOnce(ctx, seed, topic)
 	cancel()
 	if err == nil {
 		return errors.New("the plain client reached the advertised names; this machine resolves kafka-N, so the demo shows nothing")
 	}
-	fmt.Printf("   FAILED: %v\n", err)
+	fmt.Fprintf(w, "   FAILED: %v\n", err)
 
 	rules := fmt.Sprintf("kafka-{id}:29092 => 127.0.0.1:{id+%d}", base)
-	fmt.Printf("\n2. The same client with a kafkadial dialer and one rule:\n   %s\n", rules)
-	d, err := dialer.New(dialer.WithNamedRules("quickstart", rules), dialer.WithStrict())
+	fmt.Fprintf(w, "\n2. The same client with a kafkadial dialer and one rule:\n   %s\n", rules)
+	d, err := dialer.New(dialer.WithNamedRules("quickstart", rules))
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	if err := routeTable(seed, d); err != nil {
+	if err := routeTable(w, seed, d); err != nil {
 		return err
 	}
 
-	fmt.Printf("\n3. Each client produces %d records and consumes them through the dialer:\n", n)
+	fmt.Fprintf(w, "\n3. Each client produces %d records and consumes them through the dialer:\n", n)
 	for _, c := range []struct {
 		name string
 		fn   func(ctx context.Context, seed, topic string, d *dialer.Dialer, n int) (int, int, error)
@@ -91,45 +95,80 @@ func run(base, n int) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
-		fmt.Printf("   %-9s produced %d, consumed %d\n", c.name, produced, consumed)
+		fmt.Fprintf(w, "   %-9s produced %d, consumed %d\n", c.name, produced, consumed)
 	}
 	return nil
 }
 
+// produceOnce produces one record. When that fails, the error is the first
+// failed broker connection, which is what a user sees in the client's log.
 func produceOnce(ctx context.Context, seed, topic string, opts ...kgo.Opt) error {
+	var h firstDialError
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seed), kgo.DefaultProduceTopic(topic),
-		kgo.RecordDeliveryTimeout(3 * time.Second)}, opts...)...)
+		kgo.RecordDeliveryTimeout(3 * time.Second), kgo.WithHooks(&h)}, opts...)...)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	return cl.ProduceSync(ctx, kgo.StringRecord("hello")).FirstErr()
+	if err := cl.ProduceSync(ctx, kgo.StringRecord("hello")).FirstErr(); err != nil {
+		if derr := h.get(); derr != nil {
+			return derr
+		}
+		return err
+	}
+	return nil
 }
 
-// routeTable asks the cluster for its brokers through the dialer and prints
-// each advertised address's route.
-func routeTable(seed string, d *dialer.Dialer) error {
+// firstDialError is a franz-go hook that keeps the first failed connection.
+type firstDialError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (h *firstDialError) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err != nil && h.err == nil {
+		h.err = fmt.Errorf("broker %d at %s:%d: %w", meta.NodeID, meta.Host, meta.Port, err)
+	}
+}
+
+func (h *firstDialError) get() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
+}
+
+// routeTable produces through the dialer, asks the cluster for its brokers
+// and prints each advertised address's route.
+func routeTable(w io.Writer, seed string, d *dialer.Dialer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := produceOnce(ctx, seed, "quickstart", franzdial.Opt(d)); err != nil {
 		return fmt.Errorf("produce through the dialer: %w", err)
 	}
-	fmt.Println("   produced: ok. Routes:")
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "   ADVERTISED\tTARGET\tRULE")
-	for _, addr := range []string{seed, "kafka-1:29092", "kafka-2:29092", "kafka-3:29092"} {
-		r, err := d.Route(addr)
+	fmt.Fprintln(w, "   produced: ok. Routes of the brokers in metadata:")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seed), franzdial.Opt(d))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "   NODE\tADVERTISED\tTARGET\tRULE")
+	for _, b := range resp.Brokers {
+		r, err := d.Route(net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))))
 		if err != nil {
 			return err
 		}
 		rule := r.Rule
 		if rule == "" {
-			rule = "(none: refused, strict mode)"
-			if strings.HasPrefix(addr, "127.0.0.1:") {
-				rule = "(none; the seed is dialled as given)"
-			}
+			rule = "(none: dialled as given)"
 		}
-		fmt.Fprintf(tw, "   %s\t%s\t%s\n", r.Addr, r.Target, rule)
+		fmt.Fprintf(tw, "   %d\t%s\t%s\t%s\n", b.NodeID, r.Addr, r.Target, rule)
 	}
 	return tw.Flush()
 }
