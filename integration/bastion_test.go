@@ -54,12 +54,12 @@ func TestBastion(t *testing.T) {
 		}
 	})
 
-	hops := []struct{ name, rules string }{
-		{"ssh", "kafka-{id}:9092 => = via ssh://bastion"},
-		{"ssh+ProxyJump", "kafka-{id}:9092 => = via ssh://inner"},
-		{"socks5", "kafka-{id}:9092 => " + net3 + ".5{id}:9092 via " + b.env["SOCKS_URL"]},
-		{"socks5h", "kafka-{id}:9092 => = via " + b.env["SOCKSH_URL"]},
-		{"http", "kafka-{id}:9092 => = via " + b.env["HTTP_URL"]},
+	hops := []struct{ name, rules, log string }{
+		{"ssh", "kafka-{id}:9092 => = via ssh://bastion", "sshd.log"},
+		{"ssh+ProxyJump", "kafka-{id}:9092 => = via ssh://inner", "inner-sshd.log"},
+		{"socks5", "kafka-{id}:9092 => " + net3 + ".5{id}:9092 via " + b.env["SOCKS_URL"], ""},
+		{"socks5h", "kafka-{id}:9092 => = via " + b.env["SOCKSH_URL"], ""},
+		{"http", "kafka-{id}:9092 => = via " + b.env["HTTP_URL"], ""},
 	}
 	const seed = "kafka-1:9092"
 	for _, hop := range hops {
@@ -81,17 +81,25 @@ func TestBastion(t *testing.T) {
 				d := b.dialer(t, hop.rules)
 				testKafkaGo(t, seed, "kafkago-"+hop.name, records, kafkagodial.Transport(d), kafkagodial.Dialer(d))
 			})
+			if hop.log != "" {
+				out, _ := os.ReadFile(b.file(hop.log))
+				if !strings.Contains(string(out), "Accepted publickey for root") {
+					t.Errorf("%s shows no login: the hop was not used", hop.log)
+				}
+			}
 		})
 	}
-	logged := func(file, want string) {
-		t.Helper()
-		out, _ := os.ReadFile(b.file(file))
-		if !strings.Contains(string(out), want) {
-			t.Errorf("%s does not show %q: the hop was not used", file, want)
+
+	t.Run("1000 concurrent dials through one bastion", func(t *testing.T) {
+		fwd := &bastionCountingDialer{}
+		d := b.dialer(t, "echo:7 => "+b.env["ECHO_ADDR"]+" via ssh://bastion", dialer.WithForward(fwd))
+		if err := dialMany(d, "echo:7", 1000); err != nil {
+			t.Fatal(err)
 		}
-	}
-	logged("sshd.log", "Accepted publickey for root")
-	logged("inner-sshd.log", "Accepted publickey for root")
+		if got := fwd.count.Load(); got != 1 {
+			t.Fatalf("1000 dials made %d SSH connections, want 1", got)
+		}
+	})
 
 	t.Run("sshd restarted during an idempotent produce", func(t *testing.T) {
 		testBastionSSHDRestart(t, b)
@@ -263,4 +271,15 @@ func testBastionSSHDRestart(t *testing.T, b *bastionNet) {
 			t.Fatalf("record restart-%d seen %d times", i, seen[fmt.Sprintf("restart-%d", i)])
 		}
 	}
+}
+
+// bastionCountingDialer counts the TCP connections a dialer makes.
+type bastionCountingDialer struct {
+	count atomic.Int32
+	d     net.Dialer
+}
+
+func (c *bastionCountingDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	c.count.Add(1)
+	return c.d.DialContext(ctx, network, addr)
 }
