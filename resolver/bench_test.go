@@ -46,6 +46,30 @@ func BenchmarkResolveCached(b *testing.B) {
 	}
 }
 
+// BenchmarkResolveCachedForwarded measures a cached Resolve of a name
+// that came from an upstream (another Resolver served on loopback): the
+// same, plus the expiry check.
+func BenchmarkResolveCachedForwarded(b *testing.B) {
+	up, err := New(WithZone("kafka-7.corp. 300 A 127.0.0.7\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := New(WithForward("corp.", serve(b, up)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := r.Resolve(ctx, "kafka-7.corp:29092"); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Resolve(ctx, "kafka-7.corp:29092"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkResolveCachedParallel is the same from every core at once.
 func BenchmarkResolveCachedParallel(b *testing.B) {
 	r, err := New(WithZone(benchZone(1000)))
