@@ -173,12 +173,14 @@ func (h *sshHop) authMethods() (methods []ssh.AuthMethod, notes []string, closeF
 	}
 
 	var signers []ssh.Signer
+	var shown []string
 	offered := map[string]bool{}
-	add := func(s ssh.Signer) {
+	add := func(s ssh.Signer, from string) {
 		k := string(s.PublicKey().Marshal())
 		if !offered[k] {
 			offered[k] = true
 			signers = append(signers, s)
+			shown = append(shown, from+" "+ssh.FingerprintSHA256(s.PublicKey()))
 		}
 	}
 	inAgent := func(pub ssh.PublicKey) ssh.Signer {
@@ -194,18 +196,18 @@ func (h *sshHop) authMethods() (methods []ssh.AuthMethod, notes []string, closeF
 	}
 	for _, id := range ids {
 		if s := inAgent(id.pub); s != nil {
-			add(s)
+			add(s, "agent key for "+id.path)
 		}
 	}
 	if !ep.identitiesOnly {
 		for _, s := range agentSigners {
-			add(s)
+			add(s, "agent key")
 		}
 	}
 	for _, id := range ids {
 		switch {
 		case id.signer != nil:
-			add(id.signer)
+			add(id.signer, id.path)
 		case inAgent(id.pub) == nil:
 			why := "no ssh-agent is running (SSH_AUTH_SOCK is unset)"
 			if ep.agent != "" {
@@ -217,6 +219,7 @@ func (h *sshHop) authMethods() (methods []ssh.AuthMethod, notes []string, closeF
 
 	if len(signers) > 0 {
 		methods = append(methods, ssh.PublicKeys(signers...))
+		notes = append([]string{"offered " + strings.Join(shown, ", ")}, notes...)
 	}
 	if ep.hasPassword {
 		pw := ep.password
