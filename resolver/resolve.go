@@ -18,7 +18,7 @@ import (
 
 // resolved is a cached Resolve result: candidates grouped by SRV record.
 type resolved struct {
-	flat    []string  // every candidate in stored order
+	flat    []string   // every candidate in stored order
 	entries []srvEntry // nil unless some priority has several weighted records
 	expires int64      // unix nanoseconds; 0 = never (local data only)
 }

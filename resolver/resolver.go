@@ -101,9 +101,9 @@ func New(opts ...Option) (*Resolver, error) {
 
 // The three places a question can go.
 const (
-	refused = iota // outside every zone and forward
-	local          // answered from zone data
-	forwarded      // asked upstream
+	refused   = iota // outside every zone and forward
+	local            // answered from zone data
+	forwarded        // asked upstream
 )
 
 // where decides who answers for a canonical name. A name with records is

@@ -53,8 +53,8 @@ func TestResolveZone(t *testing.T) {
 		{"KAFKA-1.:29092", []string{"127.0.0.11:29092", "[::1]:29092"}},
 		{"kafka-2:29092", []string{"127.0.0.12:29092", "127.0.0.22:29092"}},
 		{"kafka-3:39092", []string{"127.0.0.1:39094", "127.0.0.2:39095"}}, // SRV: target and port, by priority
-		{"alias:9092", []string{"127.0.0.12:9092", "127.0.0.22:9092"}},  // CNAME followed
-		{"alias2:9092", []string{"127.0.0.12:9092", "127.0.0.22:9092"}}, // chain of two
+		{"alias:9092", []string{"127.0.0.12:9092", "127.0.0.22:9092"}},    // CNAME followed
+		{"alias2:9092", []string{"127.0.0.12:9092", "127.0.0.22:9092"}},   // chain of two
 		{"b-1.kafka.internal:9092", []string{"127.0.0.31:9092"}},
 	} {
 		for range 2 { // the second time from the cache
@@ -73,13 +73,13 @@ func TestResolveNotFound(t *testing.T) {
 	r := newTest(t)
 	ctx := context.Background()
 	for _, tc := range []struct{ addr, msg string }{
-		{"kafka-3:29092", "no such host"},                 // an empty non-terminal: no address
-		{"kafka-9:29092", "not in any zone or forward"},   // outside everything: refused
-		{"b-9.kafka.internal:9092", "no such host"},       // NXDOMAIN inside the zone
-		{"x.kafka-1:9092", "no such host"},                // below a name with records
-		{"127.0.0.1:9092", "an IP address"},               // nothing to resolve
-		{"[::1]:9092", "an IP address"},                   //
-		{"down:9092", "service is not available"},         // SRV target "."
+		{"kafka-3:29092", "no such host"},               // an empty non-terminal: no address
+		{"kafka-9:29092", "not in any zone or forward"}, // outside everything: refused
+		{"b-9.kafka.internal:9092", "no such host"},     // NXDOMAIN inside the zone
+		{"x.kafka-1:9092", "no such host"},              // below a name with records
+		{"127.0.0.1:9092", "an IP address"},             // nothing to resolve
+		{"[::1]:9092", "an IP address"},                 //
+		{"down:9092", "service is not available"},       // SRV target "."
 	} {
 		_, err := r.Resolve(ctx, tc.addr)
 		var de *net.DNSError
@@ -287,7 +287,7 @@ func TestServe(t *testing.T) {
 	}{
 		{"kafka-1.", dns.TypeA, dns.RcodeSuccess, 1, false},
 		{"Kafka-1.", dns.TypeAAAA, dns.RcodeSuccess, 1, false},
-		{"kafka-2.", dns.TypeAAAA, dns.RcodeSuccess, 0, false},         // NODATA, not NXDOMAIN
+		{"kafka-2.", dns.TypeAAAA, dns.RcodeSuccess, 0, false},           // NODATA, not NXDOMAIN
 		{"b-1.kafka.internal.", dns.TypeAAAA, dns.RcodeSuccess, 0, true}, // NODATA with the SOA
 		{"b-9.kafka.internal.", dns.TypeA, dns.RcodeNameError, 0, true},  // NXDOMAIN with the SOA
 		{"_39092._tcp.kafka-3.", dns.TypeSRV, dns.RcodeSuccess, 2, false},
