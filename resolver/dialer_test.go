@@ -1,0 +1,107 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kafkadial/kafkadial/dialer"
+)
+
+// listener accepts connections on loopback and reports each one's local
+// address (which listener was reached).
+func listener(t *testing.T) (net.Listener, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return ln, port
+}
+
+func TestDialerWithResolver(t *testing.T) {
+	_, live := listener(t)
+	_, other := listener(t)
+	dead, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(WithZone(fmt.Sprintf(`
+lb A 127.0.0.1
+_29092._tcp.kafka-1 SRV 0 0 %d lb   ; nothing listens there: tried first, fails
+_29092._tcp.kafka-1 SRV 1 0 %s lb
+_29092._tcp.kafka-2 SRV 0 0 %s lb
+`, dead, live, other)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dialer.New(
+		dialer.WithRules("kafka-2:29092 => 127.0.0.1:"+live), // rules come before the resolver
+		dialer.WithResolver(r),
+		dialer.WithStrict(),
+		dialer.WithTimeout(5*time.Second),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	rt, err := d.Route("kafka-1:29092")
+	if err != nil || rt.Rule != "resolver" || rt.Target != fmt.Sprintf("127.0.0.1:%d", dead) || rt.ServerName != "kafka-1" {
+		t.Fatalf("Route(kafka-1) = %+v, %v", rt, err)
+	}
+	c, err := d.DialContext(ctx, "tcp", "kafka-1:29092")
+	if err != nil {
+		t.Fatalf("dial kafka-1: %v", err)
+	}
+	if got := c.RemoteAddr().String(); got != "127.0.0.1:"+live {
+		t.Fatalf("kafka-1 reached %s, want the second candidate 127.0.0.1:%s", got, live)
+	}
+	c.Close()
+
+	rt, err = d.RouteContext(ctx, "kafka-2:29092")
+	if err != nil || rt.Rule != "rules:1" || rt.Target != "127.0.0.1:"+live {
+		t.Fatalf("Route(kafka-2) = %+v, %v; the rule must win over the SRV record", rt, err)
+	}
+
+	// Strict: a name neither the rules nor the resolver hold is refused,
+	// never looked up by the system resolver.
+	_, err = d.DialContext(ctx, "tcp", "kafka-9:29092")
+	if !errors.Is(err, dialer.ErrNoRoute) {
+		t.Fatalf("dial kafka-9 = %v, want ErrNoRoute", err)
+	}
+	if rt, err := d.Route("kafka-9:29092"); err != nil || rt.Rule != "" || rt.Target != "kafka-9:29092" {
+		t.Fatalf("Route(kafka-9) = %+v, %v", rt, err)
+	}
+
+	// Every candidate failing: the error lists them.
+	r2, err := New(WithZone(fmt.Sprintf("_9092._tcp.k SRV 0 0 %d lb\nlb A 127.0.0.1\n", dead)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, err := dialer.New(dialer.WithResolver(r2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d2.DialContext(ctx, "tcp", "k:9092")
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != "dial" || !strings.Contains(err.Error(), "by resolver") ||
+		!strings.Contains(err.Error(), fmt.Sprint(dead)) {
+		t.Fatalf("dial k = %v; want a dial error naming the resolver and the candidate", err)
+	}
+}
