@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -47,7 +48,10 @@ func (r *Resolver) exchange(ctx context.Context, f *forward, name string, qtype 
 		r.log.LogAttrs(ctx, slog.LevelWarn, "resolver: upstream failed",
 			slog.String("server", server), slog.String("name", name),
 			slog.String("type", dns.TypeToString[qtype]), slog.Any("error", err))
-		errs = append(errs, fmt.Errorf("upstream %s (forward for %s): %w", server, f.suffix, err))
+		if len(f.servers) > 1 {
+			err = fmt.Errorf("%s: %w", server, err)
+		}
+		errs = append(errs, err)
 		if ctx.Err() != nil {
 			break
 		}
@@ -58,7 +62,7 @@ func (r *Resolver) exchange(ctx context.Context, f *forward, name string, qtype 
 	}
 	err := errors.Join(errs...)
 	return nil, &net.DNSError{
-		Err:         fmt.Sprintf("%s %s: %v", name, dns.TypeToString[qtype], err),
+		Err:         fmt.Sprintf("%s query (forward for %s): %v", dns.TypeToString[qtype], f.suffix, strings.ReplaceAll(err.Error(), "\n", "; ")),
 		Name:        name,
 		Server:      server,
 		IsTimeout:   timeout,
