@@ -27,7 +27,7 @@ import (
 //
 // stream: one connection writes 64 MiB to a sink behind the bastion and
 // reads back its byte count. stream-x4: four such connections at once.
-// produce: franz-go produces 20,000 records of 1 KiB to the three brokers.
+// produce: franz-go produces 50,000 records of 1 KiB to the three brokers.
 // dial1000: 1,000 concurrent dials through the bastion, each echoing a line.
 func BenchmarkBastion(b *testing.B) {
 	n := startBastionNet(b)
@@ -71,19 +71,24 @@ func BenchmarkBastion(b *testing.B) {
 	}
 	ld := n.dialer(b, strings.Join(rules, "\n"))
 
-	paths := []struct {
-		name string
-		d    dialer.ContextDialer
-	}{{"kafkadial-ssh", kd}, {"ssh-L", ld}}
-	for _, p := range paths {
-		b.Run("stream/"+p.name, func(b *testing.B) { benchStream(b, p.d, 1) })
-	}
-	for _, p := range paths {
-		b.Run("stream-x4/"+p.name, func(b *testing.B) { benchStream(b, p.d, 4) })
-	}
-	for _, p := range paths {
-		b.Run("produce/"+p.name, func(b *testing.B) { benchProduce(b, p.d.(*dialer.Dialer)) })
-	}
+	// Each iteration runs both paths, one after the other, so that the
+	// load of a shared machine weighs on both alike; the ratio is
+	// kafkadial's throughput over ssh -L's.
+	b.Run("stream", func(b *testing.B) {
+		sideBySide(b, streamBytes, func(d dialer.ContextDialer) error { return streamConns(d, 1) }, kd, ld)
+	})
+	b.Run("stream-x4", func(b *testing.B) {
+		sideBySide(b, 4*streamBytes, func(d dialer.ContextDialer) error { return streamConns(d, 4) }, kd, ld)
+	})
+	kp, lp := newBenchProducer(b, kd), newBenchProducer(b, ld)
+	b.Run("produce", func(b *testing.B) {
+		sideBySide(b, produceRecords*produceSize, func(d dialer.ContextDialer) error {
+			if d == kd {
+				return kp.produce()
+			}
+			return lp.produce()
+		}, kd, ld)
+	})
 	b.Run("dial1000/kafkadial-ssh", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			if err := dialMany(kd, "echo:7", 1000); err != nil {
@@ -95,33 +100,50 @@ func BenchmarkBastion(b *testing.B) {
 
 const streamBytes = 64 << 20
 
-// benchStream writes streamBytes on each of conns connections to the sink
-// and checks the count it answers.
-func benchStream(b *testing.B, d dialer.ContextDialer, conns int) {
+// sideBySide times op on the kafkadial path and on the ssh -L path in
+// every iteration and reports each one's MB/s and their ratio.
+func sideBySide(b *testing.B, bytes int64, op func(dialer.ContextDialer) error, kd, ld dialer.ContextDialer) {
+	var kdTime, ldTime time.Duration
+	for i := 0; i < b.N; i++ {
+		for _, p := range []struct {
+			d   dialer.ContextDialer
+			sum *time.Duration
+		}{{kd, &kdTime}, {ld, &ldTime}} {
+			start := time.Now()
+			if err := op(p.d); err != nil {
+				b.Fatal(err)
+			}
+			*p.sum += time.Since(start)
+		}
+	}
+	mbps := func(d time.Duration) float64 { return float64(bytes) * float64(b.N) / d.Seconds() / 1e6 }
+	b.ReportMetric(mbps(kdTime), "kafkadial-MB/s")
+	b.ReportMetric(mbps(ldTime), "ssh-L-MB/s")
+	b.ReportMetric(mbps(kdTime)/mbps(ldTime), "ratio")
+}
+
+var streamBuf = func() []byte {
 	buf := make([]byte, 256<<10)
 	for i := range buf {
 		buf[i] = byte(i)
 	}
-	b.SetBytes(int64(streamBytes * conns))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		var wg sync.WaitGroup
-		errs := make(chan error, conns)
-		for j := 0; j < conns; j++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs <- streamOnce(d, buf)
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				b.Fatal(err)
-			}
+	return buf
+}()
+
+// streamConns writes streamBytes on each of conns connections to the sink
+// at once and checks the count it answers.
+func streamConns(d dialer.ContextDialer, conns int) error {
+	errs := make(chan error, conns)
+	for j := 0; j < conns; j++ {
+		go func() { errs <- streamOnce(d, streamBuf) }()
+	}
+	var first error
+	for j := 0; j < conns; j++ {
+		if err := <-errs; err != nil && first == nil {
+			first = err
 		}
 	}
+	return first
 }
 
 func streamOnce(d dialer.ContextDialer, buf []byte) error {
@@ -150,44 +172,49 @@ func streamOnce(d dialer.ContextDialer, buf []byte) error {
 	return nil
 }
 
-// benchProduce produces 20,000 records of 1 KiB with franz-go.
-func benchProduce(b *testing.B, d *dialer.Dialer) {
-	const records, size = 20000, 1024
-	value := bytes.Repeat([]byte("k"), size)
-	b.SetBytes(records * size)
+const produceRecords, produceSize = 50000, 1024
+
+// benchProducer is a franz-go producer through one path, connected once.
+type benchProducer struct {
+	cl    *kgo.Client
+	value []byte
+}
+
+func newBenchProducer(b *testing.B, d dialer.ContextDialer) *benchProducer {
 	cl, err := kgo.NewClient(kgo.SeedBrokers("kafka-1:9092"), kgo.DefaultProduceTopic("events"),
-		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), franzdial.Opt(d))
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), franzdial.Opt(d.(*dialer.Dialer)))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer cl.Close()
-	ctx := context.Background()
-	if err := cl.ProduceSync(ctx, kgo.SliceRecord(value)).FirstErr(); err != nil { // connect first
+	b.Cleanup(cl.Close)
+	p := &benchProducer{cl: cl, value: bytes.Repeat([]byte("k"), produceSize)}
+	if err := cl.ProduceSync(context.Background(), kgo.SliceRecord(p.value)).FirstErr(); err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var first error
-		wg.Add(records)
-		for j := 0; j < records; j++ {
-			cl.Produce(ctx, kgo.SliceRecord(value), func(_ *kgo.Record, err error) {
-				if err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
+	return p
+}
+
+// produce sends produceRecords records of produceSize bytes and waits for
+// every ack.
+func (p *benchProducer) produce() error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	wg.Add(produceRecords)
+	for j := 0; j < produceRecords; j++ {
+		p.cl.Produce(context.Background(), kgo.SliceRecord(p.value), func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
 				}
-				wg.Done()
-			})
-		}
-		wg.Wait()
-		if first != nil {
-			b.Fatal(first)
-		}
+				mu.Unlock()
+			}
+			wg.Done()
+		})
 	}
+	wg.Wait()
+	return first
 }
 
 // dialMany makes n concurrent dials to an echo address and echoes a line on
