@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kafkadial/kafkadial/dialer"
+	"github.com/kafkadial/kafkadial/internal/testcert"
 )
 
 // listener accepts connections on loopback and reports each one's local
@@ -103,5 +105,58 @@ _29092._tcp.kafka-2 SRV 0 0 %s lb
 	if !errors.As(err, &oe) || oe.Op != "dial" || !strings.Contains(err.Error(), "by resolver") ||
 		!strings.Contains(err.Error(), fmt.Sprint(dead)) {
 		t.Fatalf("dial k = %v; want a dial error naming the resolver and the candidate", err)
+	}
+}
+
+// TLS through the resolver verifies the advertised name, not the target the
+// resolver gave.
+func TestDialerWithResolverTLS(t *testing.T) {
+	ca, err := testcert.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func(names ...string) string {
+		cfg, err := ca.Server(names...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() { c.(*tls.Conn).Handshake(); c.Close() }()
+			}
+		}()
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		return port
+	}
+	good, wrong := serve("kafka-1", "kafka-2"), serve("other")
+	r, err := New(WithZone(fmt.Sprintf("lb A 127.0.0.1\n_29092._tcp.kafka-1 SRV 0 0 %s lb\n_29092._tcp.kafka-2 SRV 0 0 %s lb\n", good, wrong)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dialer.New(dialer.WithResolver(r), dialer.WithTLS(ca.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.DialContext(context.Background(), "tcp", "kafka-1:29092")
+	if err != nil {
+		t.Fatalf("TLS to kafka-1 through the resolver: %v", err)
+	}
+	if tc, ok := c.(*tls.Conn); !ok || tc.ConnectionState().ServerName != "kafka-1" {
+		t.Fatalf("got %T, want a *tls.Conn verified for kafka-1", c)
+	}
+	c.Close()
+	_, err = d.DialContext(context.Background(), "tcp", "kafka-2:29092")
+	var ce *tls.CertificateVerificationError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), `"kafka-2"`) {
+		t.Fatalf("kafka-2 behind a certificate for another name: %v, want a verification error for kafka-2", err)
 	}
 }
