@@ -31,7 +31,11 @@ type Resolver interface {
 
 // WithResolver makes the dialer ask r about every address that no rule
 // matches (rules come first). Each candidate is tried in order within the
-// timeout; TLS still verifies the advertised name.
+// timeout; TLS still verifies the advertised name. An address r does not
+// hold (an error that is a *net.DNSError with IsNotFound) is dialled as
+// asked, or refused under WithStrict; any other error from r fails the
+// dial. Route and RouteContext report r's answers with Rule "resolver".
+// Package github.com/kafkadial/kafkadial/resolver provides one.
 func WithResolver(r Resolver) Option {
 	return func(c *config) error {
 		if r == nil {
