@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -131,6 +132,64 @@ func TestBastion(t *testing.T) {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q does not name %q", err, want)
 			}
+		}
+	})
+
+	t.Run("bastion vanishes silently", func(t *testing.T) {
+		// Packets to the bastion are dropped, no RST, no FIN: only the
+		// keepalives can tell. In-flight reads must end, not hang.
+		base, err := os.ReadFile(b.env["SSH_CONFIG"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := b.file("ssh_config_keepalive")
+		if err := os.WriteFile(cfg, append(base, "  ServerAliveInterval 1\n  ServerAliveCountMax 2\n"...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		d := b.dialer(t, "echo:7 => "+b.env["ECHO_ADDR"]+" via ssh://bastion", dialer.WithSSHConfig(cfg), dialer.WithTimeout(3*time.Second))
+		c, err := d.Dial("tcp", "echo:7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		errc := make(chan error, 1)
+		go func() { _, err := c.Read(make([]byte, 1)); errc <- err }()
+		link := "kd" + b.env["TOPOLOGY_ID"] + "hb"
+		if out, err := exec.Command("ip", "link", "set", link, "down").CombinedOutput(); err != nil {
+			t.Fatalf("ip link set %s down: %v %s", link, err, out)
+		}
+		start := time.Now()
+		select {
+		case err := <-errc:
+			if err == nil || !strings.Contains(err.Error(), "keepalives") {
+				t.Fatalf("in-flight read: %v, want an error about unanswered keepalives", err)
+			}
+			t.Logf("in-flight read ended after %s: %v", time.Since(start).Round(time.Millisecond), err)
+		case <-time.After(15 * time.Second):
+			t.Fatal("in-flight read still blocked 15s after the bastion vanished")
+		}
+		if out, err := exec.Command("ip", "link", "set", link, "up").CombinedOutput(); err != nil {
+			t.Fatalf("ip link set %s up: %v %s", link, err, out)
+		}
+		// Back: the next dial makes a new SSH connection.
+		var c2 net.Conn
+		for try := 0; try < 20; try++ {
+			if c2, err = d.Dial("tcp", "echo:7"); err == nil {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("dial after the bastion came back: %v", err)
+		}
+		defer c2.Close()
+		c2.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c2.Write([]byte("back\n")); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 5)
+		if _, err := io.ReadFull(c2, got); err != nil || string(got) != "back\n" {
+			t.Fatalf("echo after reconnect: %q, %v", got, err)
 		}
 	})
 
