@@ -74,7 +74,7 @@ func BenchmarkRoute(b *testing.B) {
 			if rt, _ := d.Route(addr); (rt.Rule == "") != (kind == "miss") {
 				b.Fatalf("%s: %+v", addr, rt)
 			}
-			b.Run(fmt.Sprintf("kafkadial/rules=%d/%s", n, kind), func(b *testing.B) {
+			b.Run(fmt.Sprintf("rules=%d/hit=%s/impl=kafkadial", n, kind), func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					if _, err := d.Route(addr); err != nil {
@@ -82,7 +82,7 @@ func BenchmarkRoute(b *testing.B) {
 					}
 				}
 			})
-			b.Run(fmt.Sprintf("PerHost/rules=%d/%s", n, kind), func(b *testing.B) {
+			b.Run(fmt.Sprintf("rules=%d/hit=%s/impl=PerHost", n, kind), func(b *testing.B) {
 				b.ReportAllocs()
 				ctx := context.Background()
 				for b.Loop() {
@@ -115,10 +115,10 @@ func BenchmarkDial(b *testing.B) {
 		}
 	}
 	var nd net.Dialer
-	b.Run("net.Dialer", func(b *testing.B) {
+	b.Run("impl=net.Dialer", func(b *testing.B) {
 		run(b, func() (net.Conn, error) { return nd.DialContext(ctx, "tcp", srv) })
 	})
-	b.Run("kafkadial", func(b *testing.B) {
+	b.Run("impl=kafkadial", func(b *testing.B) {
 		run(b, func() (net.Conn, error) { return d.DialContext(ctx, "tcp", "kafka-1:29092") })
 	})
 }

@@ -41,6 +41,10 @@ func (e *DialError) Error() string {
 	var b strings.Builder
 	r := e.Route
 	switch {
+	case r.Rule == "resolver" && r.Target == r.Addr:
+		b.WriteString("the kafkadial resolver failed")
+	case r.Rule == "resolver":
+		fmt.Fprintf(&b, "resolved to %s by the kafkadial resolver", r.Target)
 	case r.Rule == "" && errors.Is(e.Err, ErrNoRoute):
 		b.WriteString("no kafkadial rule matches (strict mode)")
 	case r.Rule == "":

@@ -102,7 +102,7 @@ _29092._tcp.kafka-2 SRV 0 0 %s lb
 	}
 	_, err = d2.DialContext(ctx, "tcp", "k:9092")
 	var oe *net.OpError
-	if !errors.As(err, &oe) || oe.Op != "dial" || !strings.Contains(err.Error(), "by resolver") ||
+	if !errors.As(err, &oe) || oe.Op != "dial" || !strings.Contains(err.Error(), "by the kafkadial resolver") ||
 		!strings.Contains(err.Error(), fmt.Sprint(dead)) {
 		t.Fatalf("dial k = %v; want a dial error naming the resolver and the candidate", err)
 	}
