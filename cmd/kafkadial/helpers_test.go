@@ -162,7 +162,7 @@ func produceConsume(t *testing.T, rules, seed, topic string, n int) {
 		t.Fatalf("derived rules do not load: %v\n%s", err, rules)
 	}
 	defer d.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pr, err := kgo.NewClient(kgo.SeedBrokers(seed), franzdial.Opt(d), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 	if err != nil {
