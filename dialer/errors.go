@@ -32,9 +32,9 @@ func (e *RuleError) Unwrap() error { return e.Err }
 // returns. Its message names the advertised address, the target and the rule,
 // so a client log line says what was tried.
 type DialError struct {
-	Route   Route
+	Route         Route
 	DialerTimeout time.Duration // the dialer's own timeout, when it is what expired
-	Err     error         // the underlying cause (a syscall error, a TLS error, ErrNoRoute, ...)
+	Err           error         // the underlying cause (a syscall error, a TLS error, ErrNoRoute, ...)
 }
 
 func (e *DialError) Error() string {

@@ -170,7 +170,7 @@ func parseRule(source string, line int, toks []token, index int) (*rule, *RuleEr
 			col := tok.col + off
 			off += len(part) + 1
 			if part == "" {
-				leading := pi == 0 && ti > 0 && len(parts) > 1    // "a ,b"
+				leading := pi == 0 && ti > 0 && len(parts) > 1     // "a ,b"
 				trailing := pi == len(parts)-1 && ti < len(hops)-1 // "a, b"
 				if !leading && !trailing {
 					return nil, fail(col, "empty hop in via list")

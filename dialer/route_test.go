@@ -228,13 +228,13 @@ func TestRulesFileAndEnvFile(t *testing.T) {
 
 func TestMaskHop(t *testing.T) {
 	for in, want := range map[string]string{
-		"http://user:pass@proxy:3128":  "http://user:***@proxy:3128",
-		"socks5://u:p@127.0.0.1:1080":  "socks5://u:***@127.0.0.1:1080",
-		"ssh://ops@bastion":            "ssh://ops@bastion",
-		"ssh://bastion":                "ssh://bastion",
-		"http://proxy:3128/a@b":        "http://proxy:3128/a@b",
-		"http://u:p%40ss@proxy:3128":   "http://u:***@proxy:3128",
-		"named-hop":                    "named-hop",
+		"http://user:pass@proxy:3128": "http://user:***@proxy:3128",
+		"socks5://u:p@127.0.0.1:1080": "socks5://u:***@127.0.0.1:1080",
+		"ssh://ops@bastion":           "ssh://ops@bastion",
+		"ssh://bastion":               "ssh://bastion",
+		"http://proxy:3128/a@b":       "http://proxy:3128/a@b",
+		"http://u:p%40ss@proxy:3128":  "http://u:***@proxy:3128",
+		"named-hop":                   "named-hop",
 	} {
 		if got := maskHop(in); got != want {
 			t.Errorf("maskHop(%q) = %q, want %q", in, got, want)

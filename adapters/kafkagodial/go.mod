@@ -1,6 +1,6 @@
 module github.com/kafkadial/kafkadial/adapters/kafkagodial
 
-go 1.24
+go 1.26.0
 
 require (
 	github.com/kafkadial/kafkadial v0.0.0-00010101000000-000000000000
@@ -8,8 +8,12 @@ require (
 )
 
 require (
+	github.com/kevinburke/ssh_config v1.6.0 // indirect
 	github.com/klauspost/compress v1.15.9 // indirect
 	github.com/pierrec/lz4/v4 v4.1.15 // indirect
+	golang.org/x/crypto v0.59.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
 )
 
 replace github.com/kafkadial/kafkadial => ../..
