@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -181,13 +182,16 @@ type benchProducer struct {
 }
 
 func newBenchProducer(b *testing.B, d dialer.ContextDialer) *benchProducer {
+	// No compression and random values: every byte crosses the hop.
 	cl, err := kgo.NewClient(kgo.SeedBrokers("kafka-1:9092"), kgo.DefaultProduceTopic("events"),
-		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), franzdial.Opt(d.(*dialer.Dialer)))
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()),
+		franzdial.Opt(d.(*dialer.Dialer)))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(cl.Close)
-	p := &benchProducer{cl: cl, value: bytes.Repeat([]byte("k"), produceSize)}
+	p := &benchProducer{cl: cl, value: make([]byte, produceSize)}
+	rand.Read(p.value)
 	if err := cl.ProduceSync(context.Background(), kgo.SliceRecord(p.value)).FirstErr(); err != nil {
 		b.Fatal(err)
 	}
