@@ -21,6 +21,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/sirupsen/logrus"
 )
 
 const usage = `kafkadial: reach Kafka brokers whose advertised addresses you cannot reach
@@ -46,6 +48,9 @@ const (
 )
 
 func main() {
+	// compose-go warns (an unset variable, an obsolete "version:") through
+	// logrus on stderr; say it the way the rest of the command speaks.
+	logrus.SetFormatter(logFormat{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -108,4 +113,10 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+type logFormat struct{}
+
+func (logFormat) Format(e *logrus.Entry) ([]byte, error) {
+	return fmt.Appendf(nil, "kafkadial: compose: %s: %s\n", e.Level, e.Message), nil
 }
