@@ -305,3 +305,27 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkCheck measures Check on rule sets of n exact rules behind a few
+// globs (the shape of generated per-broker files); go test -bench Check.
+func BenchmarkCheck(b *testing.B) {
+	for _, n := range []int{1000, 100000} {
+		var sb strings.Builder
+		for i := range 50 {
+			fmt.Fprintf(&sb, "*.az%d.kafka.internal:9092 => 127.0.0.1:%d\n", i, 20000+i)
+		}
+		for i := range n {
+			fmt.Fprintf(&sb, "b-%d.kafka.internal:9092 => 127.0.0.1:%d\n", i, 10000+i%50000)
+		}
+		text := sb.String()
+		b.Run(fmt.Sprintf("rules=%d", n+50), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				fs, err := Check(WithNamedRules("bench", text))
+				if err != nil || len(fs) != 0 {
+					b.Fatal(err, fs)
+				}
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kafkadial/kafkadial/dialer"
+	"github.com/kafkadial/kafkadial/resolver"
 )
 
 // stringList is a repeatable flag.
@@ -68,19 +69,21 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (pos []string
 // ruleFlags are the flags that choose rules, shared by probe and explain.
 type ruleFlags struct {
 	files  stringList
+	zones  stringList
 	noEnv  bool
 	strict bool
 }
 
 func (r *ruleFlags) register(fs *flag.FlagSet) {
 	fs.Var(&r.files, "rules", "read rules from `FILE` (repeatable; before the environment's rules)")
+	fs.Var(&r.zones, "zone", "ask the embedded resolver, holding zone `FILE`, about addresses no rule matches (repeatable)")
 	fs.BoolVar(&r.noEnv, "no-env", false, "ignore KAFKADIAL_RULES and KAFKADIAL_RULES_FILE")
 	fs.BoolVar(&r.strict, "strict", false, "refuse addresses no rule matches, as dialer.WithStrict does")
 }
 
 // options returns the dialer options for the rules: files in the order
-// given, then the environment.
-func (r *ruleFlags) options(getenv func(string) string) []dialer.Option {
+// given, then the environment, then the resolver for the zone files.
+func (r *ruleFlags) options(getenv func(string) string) ([]dialer.Option, error) {
 	var opts []dialer.Option
 	for _, f := range r.files {
 		opts = append(opts, dialer.WithRulesFile(f))
@@ -91,5 +94,16 @@ func (r *ruleFlags) options(getenv func(string) string) []dialer.Option {
 	if r.strict {
 		opts = append(opts, dialer.WithStrict())
 	}
-	return opts
+	if len(r.zones) > 0 {
+		var ropts []resolver.Option
+		for _, z := range r.zones {
+			ropts = append(ropts, resolver.WithZoneFile(z))
+		}
+		res, err := resolver.New(ropts...)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, dialer.WithResolver(res))
+	}
+	return opts, nil
 }

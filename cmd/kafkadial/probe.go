@@ -143,7 +143,11 @@ func (c *cli) newProber(f *probeFlags) (*prober, error) {
 		return nil, err
 	}
 	p.sasl = sasl
-	opts := append(f.rules.options(c.getenv), dialer.WithForward(p.forward), dialer.WithTimeout(f.timeout))
+	opts, err := f.rules.options(c.getenv)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, dialer.WithForward(p.forward), dialer.WithTimeout(f.timeout))
 	if p.tls != nil {
 		opts = append(opts, dialer.WithTLS(p.tls))
 	}

@@ -53,7 +53,7 @@ type checkResult struct {
 func (p *prober) check(ctx context.Context, s checkSpec) *checkResult {
 	cr := &checkResult{spec: s}
 	if s.direct == "" {
-		rt, err := p.d.Route(s.addr)
+		rt, err := p.d.RouteContext(ctx, s.addr)
 		cr.route = rt
 		if err != nil {
 			cr.stage, cr.err = "route", err

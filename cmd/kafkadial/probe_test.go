@@ -418,6 +418,37 @@ func TestProbeSASL(t *testing.T) {
 	mustContain(t, "table", stdout, "it may require SASL (--sasl-user)")
 }
 
+// TestProbeZone: no rules, but the embedded resolver holds a zone that says
+// where each advertised address is (SRV per port); probe and explain show
+// "resolver" as the rule.
+func TestProbeZone(t *testing.T) {
+	c := startCluster(t)
+	var zone strings.Builder
+	for i, b := range c.Brokers {
+		_, p, _ := net.SplitHostPort(b.Published)
+		fmt.Fprintf(&zone, "kafka-%d A 127.0.0.1\n_29092._tcp.kafka-%d SRV 0 0 %s kafka-%d\n", i+1, i+1, p, i+1)
+	}
+	z := writeFile(t, t.TempDir(), "kafka.zone", zone.String())
+	code, stdout, stderr := runWith(t, envCLI(nil), "probe", "--bootstrap", c.Seed(), "--zone", z, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for i, b := range decodeProbe(t, stdout).Brokers {
+		if !b.OK || b.Rule != "resolver" || b.Target != c.Brokers[i].Published {
+			t.Errorf("broker %d: %+v", i, b)
+		}
+	}
+	code, stdout, _ = runWith(t, envCLI(nil), "rules", "explain", "--zone", z, "kafka-2:29092")
+	if code != 0 || !strings.Contains(squash(stdout), "kafka-2:29092 | "+c.Brokers[1].Published+" | resolver") {
+		t.Errorf("explain: exit %d\n%s", code, stdout)
+	}
+	bad := writeFile(t, t.TempDir(), "bad.zone", "kafka-1 A nonsense\n")
+	code, _, stderr = runWith(t, envCLI(nil), "probe", "--bootstrap", c.Seed(), "--zone", bad)
+	if code != 2 || !strings.Contains(stderr, "bad.zone") {
+		t.Errorf("bad zone: exit %d %q", code, stderr)
+	}
+}
+
 func TestProbeBootstrapDown(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -29,7 +29,7 @@ func (c *cli) rules(ctx context.Context, args []string) int {
 	case "check":
 		return c.rulesCheck(args[1:])
 	case "explain":
-		return c.rulesExplain(args[1:])
+		return c.rulesExplain(ctx, args[1:])
 	case "from-compose":
 		return c.rulesFromCompose(ctx, args[1:])
 	case "-h", "-help", "--help", "help":
@@ -108,7 +108,8 @@ const explainSynopsis = `Usage: kafkadial rules explain [flags] ADDR...
 Shows, for each host:port, the route a dial would take as dialer.Route
 reports it: the target, the rule that matched (FILE:LINE), the hop and the
 name TLS verifies. Rules come from --rules FILE..., then KAFKADIAL_RULES and
-KAFKADIAL_RULES_FILE. Nothing is dialled. Exit status: 0, 1 when an address
+KAFKADIAL_RULES_FILE; addresses no rule matches go to the embedded resolver
+when --zone files are given (rule "resolver"). Nothing is dialled. Exit status: 0, 1 when an address
 cannot be routed (malformed, or refused under --strict), 2 for bad rules.
 `
 
@@ -121,7 +122,7 @@ type explained struct {
 	Error      string `json:"error,omitempty"`
 }
 
-func (c *cli) rulesExplain(args []string) int {
+func (c *cli) rulesExplain(ctx context.Context, args []string) int {
 	var rf ruleFlags
 	fs := newFlagSet("rules explain", explainSynopsis, c.stderr)
 	rf.register(fs)
@@ -134,7 +135,12 @@ func (c *cli) rulesExplain(args []string) int {
 		c.errorf("rules explain: give at least one host:port")
 		return exitUsage
 	}
-	d, err := dialer.New(rf.options(c.getenv)...)
+	opts, err := rf.options(c.getenv)
+	if err != nil {
+		c.errorf("rules explain: %v", err)
+		return exitUsage
+	}
+	d, err := dialer.New(opts...)
 	if err != nil {
 		c.errorf("rules explain: %v", err)
 		return exitUsage
@@ -146,7 +152,7 @@ func (c *cli) rulesExplain(args []string) int {
 	)
 	for _, a := range addrs {
 		e := explained{Addr: a}
-		rt, err := d.Route(a)
+		rt, err := d.RouteContext(ctx, a)
 		switch {
 		case err != nil:
 			var ae *net.AddrError
