@@ -42,14 +42,23 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 // should stop with code: 0 after --help (usage on stdout), 2 after a bad flag
 // (the flag package has printed the problem and the usage on stderr).
 func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (pos []string, code int, ok bool) {
+	// flag prints the usage itself, on its output, for -h as for errors:
+	// print it once, on stdout for -h (the result asked for) and on stderr
+	// after an error.
+	usage := fs.Usage
+	fs.Usage = func() {}
+	defer func() { fs.Usage = usage }()
 	for {
 		err := fs.Parse(args)
 		if errors.Is(err, flag.ErrHelp) {
+			stderr := fs.Output()
 			fs.SetOutput(stdout)
-			fs.Usage()
+			usage()
+			fs.SetOutput(stderr)
 			return nil, exitOK, false
 		}
 		if err != nil {
+			usage()
 			return nil, exitUsage, false
 		}
 		rest := fs.Args()

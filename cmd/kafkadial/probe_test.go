@@ -489,6 +489,9 @@ func TestProbeUsage(t *testing.T) {
 		if tc.code != 0 && stdout != "" {
 			t.Errorf("%q: stdout %q on error", tc.args, stdout)
 		}
+		if tc.code == 0 && stderr != "" || strings.Count(stdout+stderr, "Usage:") > 1 {
+			t.Errorf("%q: usage printed twice or on stderr: stdout %q, stderr %q", tc.args, stdout, stderr)
+		}
 	}
 }
 

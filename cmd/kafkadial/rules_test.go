@@ -160,6 +160,9 @@ func TestRulesUsage(t *testing.T) {
 		if code != tc.code || !strings.Contains(stdout, tc.stdout) || !strings.Contains(stderr, tc.stderr) {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want %d, %q, %q", tc.args, code, stdout, stderr, tc.code, tc.stdout, tc.stderr)
 		}
+		if tc.code == 0 && stderr != "" || strings.Count(stdout+stderr, "Usage:") > 1 {
+			t.Errorf("%q: usage printed twice or on stderr: stdout %q, stderr %q", tc.args, stdout, stderr)
+		}
 	}
 }
 
