@@ -329,3 +329,16 @@ func BenchmarkCheck(b *testing.B) {
 		})
 	}
 }
+
+// TestCheckURLHops: hops named by URL are built as New builds them (no
+// connection made), so a scheme New refuses is a finding and one it knows
+// is not.
+func TestCheckURLHops(t *testing.T) {
+	text := "a:1 => b:2 via socks5://127.0.0.1:1080\n" +
+		"c:1 => d:2 via http://u:secret@127.0.0.1:3128 , socks5h://127.0.0.1:1081\n" +
+		"e:1 => f:2 via ftp://127.0.0.1:21\n"
+	got := checkText(t, text)
+	if len(got) != 1 || !strings.HasPrefix(got[0], `hop r:3:16: unknown hop scheme "ftp"`) {
+		t.Fatalf("findings: %q", got)
+	}
+}
