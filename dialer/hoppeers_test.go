@@ -96,7 +96,25 @@ type sshd struct {
 	cfg     string
 	mu      sync.Mutex
 	cmd     *exec.Cmd
-	log     *bytes.Buffer
+	log     *hopSyncBuffer
+}
+
+// hopSyncBuffer is a bytes.Buffer that a process writes while a test reads.
+type hopSyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *hopSyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *hopSyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 func needSSHD(t testing.TB) {
@@ -150,7 +168,7 @@ func (s *sshd) Start() {
 	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.log = &bytes.Buffer{}
+	s.log = &hopSyncBuffer{}
 	s.cmd = exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", s.cfg)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {

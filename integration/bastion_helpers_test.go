@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,12 +75,20 @@ func lastLines(s string, n int) string {
 // run runs a command of the topology script.
 func (b *bastionNet) run(t testing.TB, args ...string) {
 	t.Helper()
-	cmd := exec.Command("bash", append([]string{bastionScript, args[0], b.dir}, args[1:]...)...)
 	start := time.Now()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("netns-topology.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+	if err := b.runErr(args...); err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("netns-topology.sh %s took %s", args[0], time.Since(start).Round(time.Millisecond))
+}
+
+// runErr runs a command of the topology script; it is safe in any goroutine.
+func (b *bastionNet) runErr(args ...string) error {
+	cmd := exec.Command("bash", append([]string{bastionScript, args[0], b.dir}, args[1:]...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("netns-topology.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
 }
 
 // freshBrokers restarts the kfake brokers: an empty "events" topic with
