@@ -93,7 +93,7 @@ func Check(opts ...Option) ([]Finding, error) {
 	}
 	var (
 		findings []Finding
-		rules    []*checkedRule
+		rules    []*rule
 	)
 	for _, s := range c.sources {
 		text := s.text
@@ -105,12 +105,9 @@ func Check(opts ...Option) ([]Finding, error) {
 			}
 			text = string(b)
 		}
-		rs, errs := parseRulesWithCols(s.name, text, len(rules))
+		rs, errs := parseRules(s.name, text, len(rules))
 		for _, e := range errs {
 			findings = append(findings, Finding{Kind: FindingSyntax, Source: e.Source, Line: e.Line, Col: e.Col, Err: e.Err})
-		}
-		for _, r := range rs {
-			r.sourceName = s.name
 		}
 		rules = append(rules, rs...)
 	}
@@ -128,41 +125,6 @@ func Check(opts ...Option) ([]Finding, error) {
 	return findings, nil
 }
 
-// checkedRule is a parsed rule with the position of its match.
-type checkedRule struct {
-	*rule
-	sourceName string
-	col        int
-}
-
-// parseRulesWithCols is parseRules keeping the column of each rule's match,
-// which a shadowing finding points at.
-func parseRulesWithCols(source, text string, first int) ([]*checkedRule, []*RuleError) {
-	var (
-		rules []*checkedRule
-		errs  []*RuleError
-	)
-	for lineNo, line := range strings.Split(text, "\n") {
-		toks := tokenize(line)
-		start := 0
-		for i := 0; i <= len(toks); i++ {
-			if i < len(toks) && toks[i].text != ";" {
-				continue
-			}
-			if i > start {
-				r, err := parseRule(source, lineNo+1, toks[start:i], first+len(rules))
-				if err != nil {
-					errs = append(errs, err)
-				} else {
-					rules = append(rules, &checkedRule{rule: r, col: toks[start].col})
-				}
-			}
-			start = i + 1
-		}
-	}
-	return rules, errs
-}
-
 // errCheckNoDial is what hops built by Check get when they try to connect.
 var errCheckNoDial = errors.New("kafkadial: Check makes no connections")
 
@@ -174,7 +136,7 @@ func (refuseDialer) DialContext(context.Context, string, string) (net.Conn, erro
 
 // checkHops builds every distinct via list as New would and reports each
 // hop that fails.
-func checkHops(c *config, rules []*checkedRule) []Finding {
+func checkHops(c *config, rules []*rule) []Finding {
 	var (
 		findings []Finding
 		d        = &Dialer{forward: refuseDialer{}, hops: map[string]ContextDialer{}}
@@ -195,7 +157,7 @@ func checkHops(c *config, rules []*checkedRule) []Finding {
 				}
 			}
 			if err != nil {
-				findings = append(findings, Finding{Kind: FindingHop, Source: r.sourceName, Line: r.line, Col: h.col, Err: err})
+				findings = append(findings, Finding{Kind: FindingHop, Source: r.file, Line: r.line, Col: h.col, Err: err})
 				break
 			}
 			forward = d.hops[prefix]
@@ -216,12 +178,8 @@ func viaPrefix(hops []hopRef) string {
 // usually the bulk of a large file, are compared only with the rules the
 // table's index offers for their host; other rules with every earlier rule
 // that is not exact.
-func checkShadowed(rules []*checkedRule) []Finding {
-	plain := make([]*rule, len(rules))
-	for i, r := range rules {
-		plain[i] = r.rule
-	}
-	t := newTable(plain)
+func checkShadowed(rules []*rule) []Finding {
+	t := newTable(rules)
 	var (
 		findings []Finding
 		nonExact []int32
@@ -230,11 +188,11 @@ func checkShadowed(rules []*checkedRule) []Finding {
 		id := int32(i)
 		var by *rule
 		if b.kind == matchExact {
-			by = t.firstCovering(b.rule, id)
+			by = t.firstCovering(b, id)
 		} else {
 			for _, j := range nonExact {
-				if covers(plain[j], b.rule) {
-					by = plain[j]
+				if covers(rules[j], b) {
+					by = rules[j]
 					break
 				}
 			}
@@ -244,8 +202,8 @@ func checkShadowed(rules []*checkedRule) []Finding {
 			continue
 		}
 		findings = append(findings, Finding{
-			Kind: FindingShadowed, Source: b.sourceName, Line: b.line, Col: b.col, By: by.source,
-			Err: shadowErr(by, b.rule),
+			Kind: FindingShadowed, Source: b.file, Line: b.line, Col: b.col, By: by.source,
+			Err: shadowErr(by, b),
 		})
 	}
 	return findings

@@ -148,8 +148,7 @@ func (d *Dialer) buildHops(c *config) error {
 		for i, h := range r.via {
 			next, err := d.buildHop(c, h.text, hop, i == 0)
 			if err != nil {
-				line, source := r.line, strings.TrimSuffix(r.source, ":"+strconv.Itoa(r.line))
-				return &RuleError{Source: source, Line: line, Col: h.col, Err: err}
+				return &RuleError{Source: r.file, Line: r.line, Col: h.col, Err: err}
 			}
 			hop = next
 		}

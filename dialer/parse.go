@@ -26,7 +26,9 @@ const (
 type rule struct {
 	index  int
 	source string // "rules.txt:3"
+	file   string // "rules.txt"
 	line   int
+	col    int // of the match
 
 	kind   matchKind
 	host   string       // matchExact: canonical host
@@ -118,8 +120,8 @@ func parseRule(source string, line int, toks []token, index int) (*rule, *RuleEr
 	fail := func(col int, format string, args ...any) *RuleError {
 		return &RuleError{Source: source, Line: line, Col: col, Err: fmt.Errorf(format, args...)}
 	}
-	r := &rule{index: index, source: source + ":" + strconv.Itoa(line), line: line, portCap: -1}
 	m := toks[0]
+	r := &rule{index: index, source: source + ":" + strconv.Itoa(line), file: source, line: line, col: m.col, portCap: -1}
 	if m.text == "=>" {
 		return nil, fail(m.col, "expected an address pattern before =>")
 	}
