@@ -87,11 +87,11 @@ func watchCtx(ctx context.Context, conn net.Conn) (done func() error) {
 		}
 	})
 	return func() error {
-		if !stop() {
-			// ctx ended: the deadline may already be in the past.
+		ended := !stop() // ctx ended, and the interrupt ran (or is running)
+		conn.SetDeadline(time.Time{})
+		if ended {
 			return ctx.Err()
 		}
-		conn.SetDeadline(time.Time{})
 		return nil
 	}
 }

@@ -61,7 +61,10 @@ func (h *httpHop) DialContext(ctx context.Context, network, addr string) (net.Co
 	}
 	done := watchCtx(ctx, conn)
 	br, err := h.connect(conn, addr)
-	if cerr := done(); cerr != nil && err != nil {
+	if cerr := done(); cerr != nil {
+		if err == nil {
+			err = errors.New("the proxy answered too late")
+		}
 		err = fmt.Errorf("%w (%w)", cerr, err)
 	}
 	if err != nil {

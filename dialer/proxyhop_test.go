@@ -2,6 +2,7 @@ package dialer
 
 import (
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -134,5 +135,80 @@ func TestHopRuleErrors(t *testing.T) {
 		if strings.Contains(err.Error(), "secret") {
 			t.Errorf("%q: error shows the password: %v", tc.rules, err)
 		}
+	}
+}
+
+func TestHTTPConnectHopServerSpeaksFirst(t *testing.T) {
+	// A target that writes a banner at once: its bytes may arrive with the
+	// proxy's response, and must not be lost.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("HELLO banner\n"))
+			c.Close()
+		}
+	}()
+	proxy := startTinyproxy(t, "", "")
+	d, err := New(hopEnv(), WithTimeout(5*time.Second), WithRules("b:1 => "+ln.Addr().String()+" via http://"+proxy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for i := 0; i < 20; i++ {
+		c, err := d.Dial("tcp", "b:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || string(got) != "HELLO banner\n" {
+			t.Fatalf("banner: %q, %v", got, err)
+		}
+	}
+}
+
+func TestHTTPConnectHopMuteProxyTimesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	d, err := New(hopEnv(), WithTimeout(300*time.Millisecond), WithRules("x:1 => 127.0.0.1:9 via http://"+ln.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	start := time.Now()
+	_, err = d.Dial("tcp", "x:1")
+	var ne net.Error
+	if err == nil || time.Since(start) > 2*time.Second || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("dial through a mute proxy: %v after %s, want a timeout after ~300ms", err, time.Since(start))
+	}
+	if !strings.Contains(err.Error(), "CONNECT 127.0.0.1:9") {
+		t.Errorf("error %q does not say what was waited for", err)
 	}
 }

@@ -96,6 +96,12 @@ func (h *sshHop) handshake(ctx context.Context, p *sshConnect) (*sshConn, error)
 	}
 	c, chans, reqs, err := ssh.NewClientConn(tc, ep.knownHostsName(), cfg)
 	ctxErr := done()
+	if err == nil && ctxErr != nil {
+		// The handshake finished as ctx ended: the interrupt may have
+		// left a deadline in the past. Give up, as the dial has.
+		c.Close()
+		err = errors.New("handshake finished too late")
+	}
 	if err != nil {
 		raw.Close()
 		if strings.Contains(err.Error(), "unable to authenticate") && len(notes) > 0 {
