@@ -23,6 +23,7 @@ import (
 )
 
 const (
+	topic      = "events"
 	records    = 10000
 	partitions = 6
 )
@@ -31,7 +32,7 @@ const (
 // kafka-3:29092, each published on its own loopback port.
 func startCluster(t testing.TB, opts ...kafkatest.Opt) *kafkatest.Cluster {
 	t.Helper()
-	c, err := kafkatest.Start(append([]kafkatest.Opt{kafkatest.Topic("events", partitions)}, opts...)...)
+	c, err := kafkatest.Start(append([]kafkatest.Opt{kafkatest.Topic(topic, partitions)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +134,7 @@ func testSarama(t *testing.T, seed string, cfg *sarama.Config, prefix string, n 
 	}
 	batch := make([]*sarama.ProducerMessage, 0, 500)
 	for i := 0; i < n; i++ {
-		batch = append(batch, &sarama.ProducerMessage{Topic: "events", Value: sarama.StringEncoder(fmt.Sprintf("%s-%d", prefix, i))})
+		batch = append(batch, &sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder(fmt.Sprintf("%s-%d", prefix, i))})
 		if len(batch) == cap(batch) || i == n-1 {
 			if err := producer.SendMessages(batch); err != nil {
 				t.Fatalf("produce: %v", err)
@@ -155,7 +156,7 @@ func testSarama(t *testing.T, seed string, cfg *sarama.Config, prefix string, n 
 	go func() {
 		defer close(stopped)
 		for ctx.Err() == nil {
-			if err := group.Consume(ctx, []string{"events"}, saramaHandler{l}); err != nil && ctx.Err() == nil {
+			if err := group.Consume(ctx, []string{topic}, saramaHandler{l}); err != nil && ctx.Err() == nil {
 				t.Errorf("consume: %v", err)
 				return
 			}
@@ -188,7 +189,7 @@ func testFranz(t *testing.T, seed, prefix string, n int, opts ...kgo.Opt) {
 	defer cancel()
 	producer, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(seed),
-		kgo.DefaultProduceTopic("events"),
+		kgo.DefaultProduceTopic(topic),
 		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
 	}, opts...)...)
 	if err != nil {
@@ -206,7 +207,7 @@ func testFranz(t *testing.T, seed, prefix string, n int, opts ...kgo.Opt) {
 	consumer, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(seed),
 		kgo.ConsumerGroup("g-" + prefix),
-		kgo.ConsumeTopics("events"),
+		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	}, opts...)...)
 	if err != nil {
@@ -248,7 +249,7 @@ func testKafkaGo(t *testing.T, seed, prefix string, n int, tr *kafka.Transport, 
 	defer cancel()
 	w := &kafka.Writer{
 		Addr:         kafka.TCP(seed),
-		Topic:        "events",
+		Topic:        topic,
 		Transport:    tr,
 		Balancer:     &kafka.RoundRobin{},
 		BatchSize:    500,
@@ -267,7 +268,7 @@ func testKafkaGo(t *testing.T, seed, prefix string, n int, tr *kafka.Transport, 
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:          []string{seed},
 		GroupID:          "g-" + prefix,
-		Topic:            "events",
+		Topic:            topic,
 		Dialer:           kd,
 		StartOffset:      kafka.FirstOffset,
 		MaxWait:          100 * time.Millisecond,
@@ -326,13 +327,13 @@ func TestClientsFailWithoutDialer(t *testing.T) {
 	cfg.Net.DialTimeout = 2 * time.Second
 	p, err := sarama.NewSyncProducer([]string{c.Seed()}, cfg)
 	if err == nil {
-		_, _, err = p.SendMessage(&sarama.ProducerMessage{Topic: "events", Value: sarama.StringEncoder("x")})
+		_, _, err = p.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder("x")})
 		p.Close()
 	}
 	advertisedFailed("sarama", err, nil)
 
 	rec := &recordingDialer{}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seed()), kgo.DefaultProduceTopic("events"), kgo.Dialer(rec.DialContext),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seed()), kgo.DefaultProduceTopic(topic), kgo.Dialer(rec.DialContext),
 		kgo.RecordDeliveryTimeout(2*time.Second), kgo.RetryTimeout(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -345,7 +346,7 @@ func TestClientsFailWithoutDialer(t *testing.T) {
 	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	rec = &recordingDialer{}
-	w := &kafka.Writer{Addr: kafka.TCP(c.Seed()), Topic: "events", MaxAttempts: 1, BatchTimeout: time.Millisecond,
+	w := &kafka.Writer{Addr: kafka.TCP(c.Seed()), Topic: topic, MaxAttempts: 1, BatchTimeout: time.Millisecond,
 		Transport: &kafka.Transport{Dial: rec.DialContext}}
 	advertisedFailed("kafka-go", w.WriteMessages(ctx, kafka.Message{Value: []byte("x")}), rec)
 	w.Close()

@@ -3,7 +3,6 @@ package integration
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/kafkadial/kafkadial/adapters/franzdial"
 	"github.com/kafkadial/kafkadial/adapters/kafkagodial"
 	"github.com/kafkadial/kafkadial/adapters/saramadial"
@@ -23,13 +21,11 @@ import (
 	"github.com/kafkadial/kafkadial/internal/testenv"
 	"github.com/kafkadial/kafkadial/kafkatest"
 	"github.com/kafkadial/kafkadial/resolver"
-	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 const (
-	dnsTopic      = "dns-events"
-	dnsPartitions = 6
+	dnsTopic      = topic // the produce/consume helpers of clients_test.go use it
+	dnsPartitions = partitions
 	dnsRecords    = 2000
 )
 
@@ -64,203 +60,20 @@ func spreadLeaders(t testing.TB, c *kafkatest.Cluster, partitions int) {
 	}
 }
 
-// dnsLedger checks that every produced value is consumed exactly once at
-// least, and from which partitions.
-type dnsLedger struct {
-	prefix     string
-	want       int
-	mu         sync.Mutex
-	seen       map[string]bool
-	partitions map[int32]bool
-	done       chan struct{}
-}
-
-func newDNSLedger(prefix string, want int) *dnsLedger {
-	return &dnsLedger{prefix: prefix + "-", want: want, seen: map[string]bool{}, partitions: map[int32]bool{}, done: make(chan struct{})}
-}
-
-func (l *dnsLedger) add(value string, partition int32) {
-	if !strings.HasPrefix(value, l.prefix) {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.seen[value] {
-		return
-	}
-	l.seen[value] = true
-	l.partitions[partition] = true
-	if len(l.seen) == l.want {
-		close(l.done)
-	}
-}
-
-func (l *dnsLedger) wait(t testing.TB, timeout time.Duration, partitions int) {
-	t.Helper()
-	select {
-	case <-l.done:
-	case <-time.After(timeout):
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i := range l.want {
-		if v := fmt.Sprintf("%s%d", l.prefix, i); !l.seen[v] {
-			t.Fatalf("consumed %d of %d records; first missing %s", len(l.seen), l.want, v)
-		}
-	}
-	if len(l.partitions) != partitions {
-		t.Fatalf("records came from %d partitions, want %d", len(l.partitions), partitions)
-	}
-}
-
-func dnsValues(prefix string, n int) []string {
-	v := make([]string, n)
-	for i := range v {
-		v[i] = fmt.Sprintf("%s-%d", prefix, i)
-	}
-	return v
-}
-
-// dnsSarama produces with a SyncProducer and consumes with a consumer group.
+// dnsSarama, dnsFranz and dnsKafkaGo run the clients' produce-and-consume
+// checks of clients_test.go through d.
 func dnsSarama(t *testing.T, d *dialer.Dialer, seed, prefix string) {
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Producer.Partitioner = sarama.NewRoundRobinPartitioner
-	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
-	cfg.Net.DialTimeout = 5 * time.Second
+	cfg := saramaConfig()
 	saramadial.Configure(cfg, d)
-	p, err := sarama.NewSyncProducer([]string{seed}, cfg)
-	if err != nil {
-		t.Fatalf("sarama producer: %v", err)
-	}
-	var msgs []*sarama.ProducerMessage
-	for _, v := range dnsValues(prefix, dnsRecords) {
-		msgs = append(msgs, &sarama.ProducerMessage{Topic: dnsTopic, Value: sarama.StringEncoder(v)})
-	}
-	if err := p.SendMessages(msgs); err != nil {
-		t.Fatalf("sarama produce: %v", err)
-	}
-	p.Close()
-
-	g, err := sarama.NewConsumerGroup([]string{seed}, "g-"+prefix, cfg)
-	if err != nil {
-		t.Fatalf("sarama consumer group: %v", err)
-	}
-	defer g.Close()
-	l := newDNSLedger(prefix, dnsRecords)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	stopped := make(chan struct{})
-	defer func() { cancel(); <-stopped }()
-	go func() {
-		defer close(stopped)
-		for ctx.Err() == nil {
-			if err := g.Consume(ctx, []string{dnsTopic}, dnsGroupHandler{l}); err != nil && ctx.Err() == nil {
-				t.Errorf("sarama consume: %v", err)
-				return
-			}
-		}
-	}()
-	l.wait(t, 60*time.Second, dnsPartitions)
+	testSarama(t, seed, cfg, prefix, dnsRecords)
 }
 
-type dnsGroupHandler struct{ l *dnsLedger }
-
-func (dnsGroupHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
-func (dnsGroupHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
-func (h dnsGroupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
-	for m := range c.Messages() {
-		h.l.add(string(m.Value), m.Partition)
-		s.MarkMessage(m, "")
-	}
-	return nil
-}
-
-// dnsFranz produces and consumes (consumer group) with franz-go.
 func dnsFranz(t *testing.T, d *dialer.Dialer, seed, prefix string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	p, err := kgo.NewClient(franzdial.Opt(d), kgo.SeedBrokers(seed), kgo.DefaultProduceTopic(dnsTopic),
-		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rs []*kgo.Record
-	for _, v := range dnsValues(prefix, dnsRecords) {
-		rs = append(rs, kgo.StringRecord(v))
-	}
-	if err := p.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		t.Fatalf("franz-go produce: %v", err)
-	}
-	p.Close()
-
-	c, err := kgo.NewClient(franzdial.Opt(d), kgo.SeedBrokers(seed), kgo.ConsumerGroup("g-"+prefix),
-		kgo.ConsumeTopics(dnsTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	l := newDNSLedger(prefix, dnsRecords)
-	stopped := make(chan struct{})
-	defer func() { cancel(); <-stopped }()
-	go func() {
-		defer close(stopped)
-		for ctx.Err() == nil {
-			fs := c.PollFetches(ctx)
-			fs.EachError(func(topic string, p int32, err error) {
-				if ctx.Err() == nil {
-					t.Errorf("franz-go fetch %s/%d: %v", topic, p, err)
-				}
-			})
-			fs.EachRecord(func(r *kgo.Record) { l.add(string(r.Value), r.Partition) })
-			select {
-			case <-l.done:
-				return
-			default:
-			}
-		}
-	}()
-	l.wait(t, 60*time.Second, dnsPartitions)
+	testFranz(t, seed, prefix, dnsRecords, franzdial.Opt(d))
 }
 
-// dnsKafkaGo produces with a Writer on the Transport and consumes with a
-// group Reader.
 func dnsKafkaGo(t *testing.T, d *dialer.Dialer, seed, prefix string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	w := &kafka.Writer{Addr: kafka.TCP(seed), Topic: dnsTopic, Transport: kafkagodial.Transport(d),
-		Balancer: &kafka.RoundRobin{}, BatchSize: 200, BatchTimeout: 10 * time.Millisecond, RequiredAcks: kafka.RequireAll}
-	var msgs []kafka.Message
-	for _, v := range dnsValues(prefix, dnsRecords) {
-		msgs = append(msgs, kafka.Message{Value: []byte(v)})
-	}
-	if err := w.WriteMessages(ctx, msgs...); err != nil {
-		t.Fatalf("kafka-go produce: %v", err)
-	}
-	w.Close()
-
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{seed}, GroupID: "g-" + prefix, Topic: dnsTopic,
-		Dialer: kafkagodial.Dialer(d), StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond,
-		JoinGroupBackoff: 100 * time.Millisecond})
-	defer r.Close()
-	l := newDNSLedger(prefix, dnsRecords)
-	stopped := make(chan struct{})
-	defer func() { cancel(); <-stopped }()
-	go func() {
-		defer close(stopped)
-		for ctx.Err() == nil {
-			m, err := r.ReadMessage(ctx)
-			if err != nil {
-				if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
-					t.Errorf("kafka-go read: %v", err)
-				}
-				return
-			}
-			l.add(string(m.Value), int32(m.Partition))
-		}
-	}()
-	l.wait(t, 60*time.Second, dnsPartitions)
+	testKafkaGo(t, seed, prefix, dnsRecords, kafkagodial.Transport(d), kafkagodial.Dialer(d))
 }
 
 // dnsNetns is a network namespace made by the test, joined to the host
