@@ -537,12 +537,18 @@ Host *
   UserKnownHostsFile %s
 `, jump.Port, jump.Key, inner.Port, inner.Key, kh))
 	fwd := &hopCountingDialer{}
-	d, err := New(WithSSHConfig(cfg), hopEnv(), WithForward(fwd), WithRules("a:1 => "+echo+" via ssh://inner\nb:1 => "+echo+" via ssh://jump"))
+	// c:1 names the chain itself: inner's ProxyJump is then ignored, as
+	// ssh -J overrides it, and the connections are the same two.
+	d, err := New(WithSSHConfig(cfg), hopEnv(), WithForward(fwd), WithRules("a:1 => "+echo+" via ssh://inner\nb:1 => "+echo+" via ssh://jump\n"+
+		"c:1 => "+echo+" via ssh://jump,ssh://inner"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	for _, a := range []string{"a:1", "b:1", "a:1"} {
+	if rt, _ := d.Route("c:1"); rt.Via != "ssh://jump,ssh://inner" {
+		t.Fatalf("Route(c:1).Via = %q", rt.Via)
+	}
+	for _, a := range []string{"a:1", "b:1", "a:1", "c:1"} {
 		c, err := d.Dial("tcp", a)
 		if err != nil {
 			t.Fatalf("%s: %v", a, err)
@@ -555,8 +561,8 @@ Host *
 	if got := fwd.dials(); len(got) != 1 || got[0] != jump.Addr() {
 		t.Fatalf("forward dials = %v, want one to %s", got, jump.Addr())
 	}
-	if !strings.Contains(inner.Log(), "Accepted publickey for root") {
-		t.Fatalf("inner sshd log shows no login:\n%s", inner.Log())
+	if n := strings.Count(inner.Log(), "Accepted publickey for root"); n != 1 {
+		t.Fatalf("inner sshd shows %d logins, want 1 shared by the rules:\n%s", n, inner.Log())
 	}
 }
 
