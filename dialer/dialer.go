@@ -434,19 +434,28 @@ func handshake(ctx context.Context, conn net.Conn, cfg *tls.Config, serverName s
 }
 
 func (d *Dialer) dialError(ctx context.Context, network string, rt Route, err error, ours time.Time) error {
-	// Keep the cause, not the inner OpError's repetition of "dial tcp X".
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Op == "dial" {
+	// Keep the cause, not the forward dialer's repetition of "dial tcp X";
+	// a hop's own explanation around a nested OpError stays.
+	if oe, ok := err.(*net.OpError); ok && oe.Op == "dial" {
 		err = oe.Err
 	}
 	de := &DialError{Route: rt, Err: err}
-	if !ours.IsZero() && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	// The dialer's own deadline expired if it has passed and the error is a
+	// timeout: ctx.Err() may not be set yet when a socket deadline at the
+	// same instant fires first.
+	if !ours.IsZero() && !time.Now().Before(ours) && isTimeout(err) {
 		de.DialerTimeout = d.timeout
 	}
 	d.log.LogAttrs(ctx, slog.LevelWarn, "kafkadial: dial failed",
 		slog.String("addr", rt.Addr), slog.String("target", rt.Target),
 		slog.String("rule", rt.Rule), slog.String("via", rt.Via), slog.Any("error", err))
 	return &net.OpError{Op: "dial", Net: network, Addr: advertised(rt.Addr), Err: de}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.As(err, &ne) && ne.Timeout()
 }
 
 // advertised is a net.Addr for the address a client asked for.

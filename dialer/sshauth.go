@@ -82,7 +82,7 @@ func (h *sshHop) handshake(ctx context.Context, p *sshConnect) (*sshConn, error)
 	p.setStage("connecting to " + ep.addr())
 	raw, err := h.forward.DialContext(ctx, "tcp", ep.addr())
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ep, dialCause(err))
+		return nil, fmt.Errorf("%s: connecting to %s: %w", ep, ep.addr(), dialCause(err))
 	}
 	p.setStage("in the SSH handshake with " + ep.addr())
 	tc := &trackedConn{Conn: raw}
