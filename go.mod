@@ -7,5 +7,6 @@ require (
 	github.com/miekg/dns v1.1.73
 	golang.org/x/crypto v0.59.0
 	golang.org/x/net v0.62.0
-	golang.org/x/sys v0.50.0 // indirect
 )
+
+require golang.org/x/sys v0.50.0 // indirect
