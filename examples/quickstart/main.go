@@ -103,7 +103,11 @@ func run(w io.Writer, base, n int) error {
 // produceOnce produces one record. When that fails, the error is the first
 // failed broker connection, which is what a user sees in the client's log.
 func produceOnce(ctx context.Context, seed, topic string, opts ...kgo.Opt) error {
-	var h firstDialError
+	// The first failed connection says it all: stop there rather than let
+	// the client retry (and look the name up again) until it times out.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	h := firstDialError{stop: cancel}
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seed), kgo.DefaultProduceTopic(topic),
 		kgo.RecordDeliveryTimeout(3 * time.Second), kgo.WithHooks(&h)}, opts...)...)
 	if err != nil {
@@ -121,8 +125,9 @@ func produceOnce(ctx context.Context, seed, topic string, opts ...kgo.Opt) error
 
 // firstDialError is a franz-go hook that keeps the first failed connection.
 type firstDialError struct {
-	mu  sync.Mutex
-	err error
+	mu   sync.Mutex
+	err  error
+	stop func()
 }
 
 func (h *firstDialError) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
@@ -130,6 +135,7 @@ func (h *firstDialError) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duratio
 	defer h.mu.Unlock()
 	if err != nil && h.err == nil {
 		h.err = fmt.Errorf("broker %d at %s:%d: %w", meta.NodeID, meta.Host, meta.Port, err)
+		h.stop()
 	}
 }
 
