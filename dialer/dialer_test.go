@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/kafkadial/kafkadial/internal/testcert"
+	"github.com/kafkadial/kafkadial/internal/testnet"
 )
 
-// echoServer accepts on loopback and echoes; it reports its address.
+// echoServer echoes on loopback, over TLS with cfg unless it is nil, and
+// reports its address.
 func echoServer(t testing.TB, cfg *tls.Config) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -28,20 +30,7 @@ func echoServer(t testing.TB, cfg *tls.Config) string {
 	if cfg != nil {
 		ln = tls.NewListener(ln, cfg)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return testnet.Serve(t, ln, testnet.Echo)
 }
 
 func roundTrip(t *testing.T, c net.Conn) {
@@ -54,17 +43,6 @@ func roundTrip(t *testing.T, c net.Conn) {
 	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
 		t.Fatalf("echo: %q %v", buf, err)
 	}
-}
-
-// freePort returns a loopback address nothing listens on.
-func freePort(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 func TestDialRemapsAndReturnsPlainConn(t *testing.T) {
@@ -92,7 +70,7 @@ func TestDialRemapsAndReturnsPlainConn(t *testing.T) {
 }
 
 func TestDialErrorNamesRoute(t *testing.T) {
-	down := freePort(t)
+	down := testnet.ClosedAddr(t)
 	d := mustNew(t, WithNamedRules("rules.txt", "\n\nkafka-3:29092 => "+down))
 	_, err := d.DialContext(context.Background(), "tcp", "kafka-3:29092")
 	var oe *net.OpError
@@ -138,22 +116,9 @@ func TestStrictFailsClosed(t *testing.T) {
 func TestTimeoutHonoured(t *testing.T) {
 	// A server that accepts and never speaks: the TLS handshake hangs until
 	// the dialer's own timeout ends it, though the caller set no deadline.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	silent := testnet.Listen(t, testnet.Silent)
 	d := mustNew(t, WithTimeout(200*time.Millisecond), WithTLS(&tls.Config{}),
-		WithRules("kafka-1:29092 => "+ln.Addr().String()))
+		WithRules("kafka-1:29092 => "+silent))
 	done := make(chan error, 1)
 	go func() {
 		_, err := d.DialContext(context.Background(), "tcp", "kafka-1:29092")
@@ -176,8 +141,8 @@ func TestTimeoutHonoured(t *testing.T) {
 	// message does not blame the dialer's timeout.
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
-	d2 := mustNew(t, WithTLS(&tls.Config{}), WithRules("kafka-1:29092 => "+ln.Addr().String()))
-	_, err = d2.DialContext(ctx, "tcp", "kafka-1:29092")
+	d2 := mustNew(t, WithTLS(&tls.Config{}), WithRules("kafka-1:29092 => "+silent))
+	_, err := d2.DialContext(ctx, "tcp", "kafka-1:29092")
 	if err == nil || strings.Contains(err.Error(), "dialer timeout") || !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled dial: %v", err)
 	}

@@ -7,10 +7,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kafkadial/kafkadial/internal/testnet"
 )
 
 func TestSOCKS5Hop(t *testing.T) {
-	echo := hopEchoServer(t)
+	echo := echoServer(t, nil)
 	_, echoPort, _ := net.SplitHostPort(echo)
 	proxy, _ := startMicrosocks(t, "kafka", "pa:ss@word")
 	user := "kafka:pa%3Ass%40word@"
@@ -53,7 +55,7 @@ func TestSOCKS5Hop(t *testing.T) {
 }
 
 func TestHTTPConnectHop(t *testing.T) {
-	echo := hopEchoServer(t)
+	echo := echoServer(t, nil)
 	proxy := startTinyproxy(t, "kafka", "s3cret")
 	d, err := New(hopEnv(), WithTimeout(5*time.Second), WithRules(
 		"ok:1 => "+echo+" via http://kafka:s3cret@"+proxy+"\n"+
@@ -86,7 +88,7 @@ func TestHTTPConnectHop(t *testing.T) {
 
 func TestProxyDownFailsWithinTimeout(t *testing.T) {
 	addr, cmd := startMicrosocks(t, "", "")
-	echo := hopEchoServer(t)
+	echo := echoServer(t, nil)
 	d, err := New(hopEnv(), WithTimeout(time.Second), WithRules("x:1 => "+echo+" via socks5h://"+addr))
 	if err != nil {
 		t.Fatal(err)
@@ -141,23 +143,12 @@ func TestHopRuleErrors(t *testing.T) {
 func TestHTTPConnectHopServerSpeaksFirst(t *testing.T) {
 	// A target that writes a banner at once: its bytes may arrive with the
 	// proxy's response, and must not be lost.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("HELLO banner\n"))
-			c.Close()
-		}
-	}()
+	banner := testnet.Listen(t, func(c net.Conn) {
+		c.Write([]byte("HELLO banner\n"))
+		c.Close()
+	})
 	proxy := startTinyproxy(t, "", "")
-	d, err := New(hopEnv(), WithTimeout(5*time.Second), WithRules("b:1 => "+ln.Addr().String()+" via http://"+proxy))
+	d, err := New(hopEnv(), WithTimeout(5*time.Second), WithRules("b:1 => "+banner+" via http://"+proxy))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kafkadial/kafkadial/internal/testnet"
 )
 
 func hopWriteFile(t testing.TB, name, text string) string {
@@ -81,7 +83,7 @@ func (c *hopCountingDialer) dials() []string {
 
 func TestSSHHopEchoThroughAlias(t *testing.T) {
 	s := startSSHD(t)
-	echo := hopEchoServer(t)
+	echo := echoServer(t, nil)
 	cfg := hopWriteFile(t, "ssh_config", sshBastionConfig(s, fmt.Sprintf("  IdentityFile %s\n  UserKnownHostsFile %s\n", s.Key, s.knownHosts(t))))
 	d, err := New(WithSSHConfig(cfg), hopEnv(), WithRules("broker-{id}:9092 => "+echo+" via ssh://bastion"))
 	if err != nil {
@@ -121,7 +123,7 @@ func TestSSHHopEchoThroughAlias(t *testing.T) {
 
 func TestSSHConnDeadlines(t *testing.T) {
 	s := startSSHD(t)
-	echo := hopEchoServer(t)
+	echo := echoServer(t, nil)
 	cfg := hopWriteFile(t, "ssh_config", sshBastionConfig(s, fmt.Sprintf("  IdentityFile %s\n  UserKnownHostsFile %s\n", s.Key, s.knownHosts(t))))
 	d, err := New(WithSSHConfig(cfg), hopEnv(), WithRules("echo:7 => "+echo+" via ssh://bastion"))
 	if err != nil {
@@ -178,7 +180,7 @@ func TestSSHConnDeadlines(t *testing.T) {
 
 func TestSSHUnknownHostKeyRefused(t *testing.T) {
 	s := startSSHD(t)
-	echo := hopEchoServer(t)
+	echo := echoServer(t, nil)
 	kh := filepath.Join(t.TempDir(), "known_hosts") // does not exist
 	cfg := hopWriteFile(t, "ssh_config", sshBastionConfig(s, fmt.Sprintf("  IdentityFile %s\n  UserKnownHostsFile %s\n  GlobalKnownHostsFile none\n", s.Key, kh)))
 	d, err := New(WithSSHConfig(cfg), hopEnv(), WithRules("echo:7 => "+echo+" via ssh://bastion"))
@@ -207,7 +209,7 @@ func TestSSHUnknownHostKeyRefused(t *testing.T) {
 
 func TestSSHChangedHostKeyRefused(t *testing.T) {
 	s := startSSHD(t)
-	echo := hopEchoServer(t)
+	echo := echoServer(t, nil)
 	other := sshKeygen(t, filepath.Join(t.TempDir(), "other"), "")
 	kh := hopWriteFile(t, "known_hosts", fmt.Sprintf("# a comment\n[127.0.0.1]:%d %s\n", s.Port, other))
 	cfg := hopWriteFile(t, "ssh_config", sshBastionConfig(s, fmt.Sprintf("  IdentityFile %s\n  UserKnownHostsFile %s\n  StrictHostKeyChecking accept-new\n", s.Key, kh)))
@@ -234,7 +236,7 @@ func TestSSHChangedHostKeyRefused(t *testing.T) {
 
 func TestSSHAcceptNewAndHashedKnownHosts(t *testing.T) {
 	s := startSSHD(t)
-	echo := hopEchoServer(t)
+	echo := echoServer(t, nil)
 	kh := filepath.Join(t.TempDir(), "sub", "known_hosts")
 	cfg := hopWriteFile(t, "ssh_config", sshBastionConfig(s, fmt.Sprintf("  IdentityFile %s\n  UserKnownHostsFile %s\n", s.Key, kh)))
 	rules := WithRules("echo:7 => " + echo + " via ssh://bastion")
@@ -334,7 +336,7 @@ func TestSSHAuthentication(t *testing.T) {
 	sshKeygen(t, stranger, "")
 
 	s := startSSHD(t, agentPub, encPub, homePub)
-	echo := hopEchoServer(t)
+	echo := echoServer(t, nil)
 	kh := s.knownHosts(t)
 	rules := WithRules("echo:7 => " + echo + " via ssh://bastion")
 
@@ -395,7 +397,7 @@ func TestSSHAuthentication(t *testing.T) {
 
 func TestSSHReconnectAfterServerRestart(t *testing.T) {
 	s := startSSHD(t)
-	echo := hopEchoServer(t)
+	echo := echoServer(t, nil)
 	cfg := hopWriteFile(t, "ssh_config", sshBastionConfig(s, fmt.Sprintf("  IdentityFile %s\n  UserKnownHostsFile %s\n", s.Key, s.knownHosts(t))))
 	fwd := &hopCountingDialer{}
 	d, err := New(WithSSHConfig(cfg), hopEnv(), WithForward(fwd), WithRules("echo:7 => "+echo+" via ssh://bastion"))
@@ -471,24 +473,11 @@ func TestSSHReconnectAfterServerRestart(t *testing.T) {
 
 func TestSSHHandshakeHonoursTimeoutAndContext(t *testing.T) {
 	// A server that accepts and never speaks: the SSH handshake hangs.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	silent := testnet.Listen(t, testnet.Silent)
 	key := filepath.Join(t.TempDir(), "k")
 	needSSHD(t)
 	sshKeygen(t, key, "")
-	cfg := hopWriteFile(t, "ssh_config", fmt.Sprintf("Host mute\n  HostName 127.0.0.1\n  Port %d\n  User root\n  IdentityFile %s\n", ln.Addr().(*net.TCPAddr).Port, key))
+	cfg := hopWriteFile(t, "ssh_config", fmt.Sprintf("Host mute\n  HostName 127.0.0.1\n  Port %s\n  User root\n  IdentityFile %s\n", silent[strings.LastIndexByte(silent, ':')+1:], key))
 	d, err := New(WithSSHConfig(cfg), hopEnv(), WithTimeout(300*time.Millisecond), WithRules("x:1 => 127.0.0.1:1 via ssh://mute"))
 	if err != nil {
 		t.Fatal(err)
@@ -521,7 +510,7 @@ func TestSSHHandshakeHonoursTimeoutAndContext(t *testing.T) {
 func TestSSHProxyJump(t *testing.T) {
 	jump := startSSHD(t)
 	inner := startSSHD(t)
-	echo := hopEchoServer(t)
+	echo := echoServer(t, nil)
 	kh := hopWriteFile(t, "known_hosts", fmt.Sprintf("[127.0.0.1]:%d %s\n[127.0.0.1]:%d %s\n", jump.Port, jump.HostPub, inner.Port, inner.HostPub))
 	cfg := hopWriteFile(t, "ssh_config", fmt.Sprintf(`Host jump
   HostName 127.0.0.1

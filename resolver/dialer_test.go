@@ -12,33 +12,18 @@ import (
 
 	"github.com/kafkadial/kafkadial/dialer"
 	"github.com/kafkadial/kafkadial/internal/testcert"
+	"github.com/kafkadial/kafkadial/internal/testnet"
 )
 
-// listener accepts connections on loopback and reports each one's local
-// address (which listener was reached).
-func listener(t *testing.T) (net.Listener, string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return ln, port
+// listenerPort accepts connections on loopback, closes them, and reports
+// its port.
+func listenerPort(t *testing.T) string {
+	_, port, _ := net.SplitHostPort(testnet.Listen(t, testnet.Close))
+	return port
 }
 
 func TestDialerWithResolver(t *testing.T) {
-	_, live := listener(t)
-	_, other := listener(t)
+	live, other := listenerPort(t), listenerPort(t)
 	dead, err := freePort()
 	if err != nil {
 		t.Fatal(err)
@@ -124,17 +109,10 @@ func TestDialerWithResolverTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() { c.(*tls.Conn).Handshake(); c.Close() }()
-			}
-		}()
-		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		_, port, _ := net.SplitHostPort(testnet.Serve(t, ln, func(c net.Conn) {
+			c.(*tls.Conn).Handshake()
+			c.Close()
+		}))
 		return port
 	}
 	good, wrong := serve("kafka-1", "kafka-2"), serve("other")

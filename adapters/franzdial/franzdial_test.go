@@ -9,18 +9,14 @@ import (
 
 	"github.com/kafkadial/kafkadial/adapters/franzdial"
 	"github.com/kafkadial/kafkadial/dialer"
+	"github.com/kafkadial/kafkadial/internal/testnet"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // The dialer's failures reach franz-go as dial *net.OpErrors naming the
 // advertised address, which franz-go treats as retriable dial errors.
 func TestOptDialsThroughDialer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	down := ln.Addr().String()
-	ln.Close()
+	down := testnet.ClosedAddr(t)
 	d, err := dialer.New(dialer.WithStrict(), dialer.WithRules("seed-1:9092 => "+down))
 	if err != nil {
 		t.Fatal(err)

@@ -7,25 +7,13 @@ import (
 	"testing"
 
 	"github.com/kafkadial/kafkadial/dialer"
+	"github.com/kafkadial/kafkadial/internal/testnet"
 )
 
 func TestTransportAndDialer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	srv := testnet.Listen(t, testnet.Close)
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	d, err := dialer.New(dialer.WithTLS(tc), dialer.WithRules("kafka-2:29092 => "+ln.Addr().String()))
+	d, err := dialer.New(dialer.WithTLS(tc), dialer.WithRules("kafka-2:29092 => "+srv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +35,7 @@ func TestTransportAndDialer(t *testing.T) {
 		if _, ok := c.(*net.TCPConn); !ok {
 			t.Errorf("%s returned %T: kafka-go layers TLS itself, the conn must stay plain", name, c)
 		}
-		if c.RemoteAddr().String() != ln.Addr().String() {
+		if c.RemoteAddr().String() != srv {
 			t.Errorf("%s dialled %s", name, c.RemoteAddr())
 		}
 		c.Close()

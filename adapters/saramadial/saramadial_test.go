@@ -3,7 +3,6 @@ package saramadial
 import (
 	"context"
 	"crypto/tls"
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/kafkadial/kafkadial/dialer"
+	"github.com/kafkadial/kafkadial/internal/testnet"
 	"golang.org/x/net/proxy"
 )
 
@@ -30,26 +30,8 @@ func (r *deadlineRecorder) DialContext(ctx context.Context, network, addr string
 	return r.Dialer.DialContext(ctx, network, addr)
 }
 
-func listen(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 func TestConfigure(t *testing.T) {
-	srv := listen(t)
+	srv := testnet.Listen(t, testnet.Discard)
 	rec := &deadlineRecorder{}
 	d, err := dialer.New(dialer.WithForward(rec), dialer.WithTimeout(0), dialer.WithRules("kafka-1:29092 => "+srv))
 	if err != nil {
@@ -91,7 +73,7 @@ func TestConfigure(t *testing.T) {
 
 func TestConfigureHandsTLSToSarama(t *testing.T) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	d, err := dialer.New(dialer.WithTLS(tc), dialer.WithRules("kafka-1:29092 => "+listen(t)))
+	d, err := dialer.New(dialer.WithTLS(tc), dialer.WithRules("kafka-1:29092 => "+testnet.Listen(t, testnet.Discard)))
 	if err != nil {
 		t.Fatal(err)
 	}
