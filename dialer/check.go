@@ -239,42 +239,7 @@ func matchText(r *rule) string {
 // firstCovering returns the first rule before id that covers the exact rule
 // b, looking only at the rules the index offers for b's host.
 func (t *table) firstCovering(b *rule, id int32) *rule {
-	best := id
-	try := func(ids []int32) {
-		for _, j := range ids {
-			if j >= best {
-				return
-			}
-			if covers(t.rules[j], b) {
-				best = j
-				return
-			}
-		}
-	}
-	host := b.host
-	try(t.exact[host])
-	for _, n := range t.prefixLens {
-		if n > len(host) {
-			break
-		}
-		try(t.prefix[host[:n]])
-	}
-	for _, n := range t.suffixLens {
-		if n > len(host) {
-			break
-		}
-		try(t.suffix[host[len(host)-n:]])
-	}
-	if len(t.cidrBits) > 0 {
-		if ip, err := netip.ParseAddr(host); err == nil {
-			for _, bits := range t.cidrBits {
-				if p, err := ip.Prefix(bits); err == nil {
-					try(t.cidr[p])
-				}
-			}
-		}
-	}
-	try(t.linear)
+	best := t.first(b.host, id, func(a *rule) bool { return covers(a, b) })
 	if best == id {
 		return nil
 	}

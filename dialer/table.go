@@ -90,16 +90,33 @@ func addLen(lens []int, n int) []int {
 
 // lookup finds the first rule that matches host (canonical) and port.
 func (t *table) lookup(host, port string, portNum int, m *matchResult) *rule {
-	best := int32(len(t.rules))
 	var cand matchResult
+	best := t.first(host, int32(len(t.rules)), func(r *rule) bool {
+		if !r.matches(host, port, portNum, &cand) {
+			return false
+		}
+		*m = cand
+		return true
+	})
+	if best == int32(len(t.rules)) {
+		return nil
+	}
+	return t.rules[best]
+}
+
+// first returns the number of the earliest rule before limit, among those
+// the indexes offer for host, that ok accepts; limit when there is none.
+// ok is called for candidates in ascending order within each index, and
+// never for a rule after the best found so far.
+func (t *table) first(host string, limit int32, ok func(*rule) bool) int32 {
+	best := limit
 	try := func(ids []int32) {
 		for _, id := range ids {
 			if id >= best {
 				return
 			}
-			if t.rules[id].matches(host, port, portNum, &cand) {
+			if ok(t.rules[id]) {
 				best = id
-				*m = cand
 				return
 			}
 		}
@@ -128,10 +145,7 @@ func (t *table) lookup(host, port string, portNum int, m *matchResult) *rule {
 		}
 	}
 	try(t.linear)
-	if best == int32(len(t.rules)) {
-		return nil
-	}
-	return t.rules[best]
+	return best
 }
 
 // matches reports whether r matches, filling m.

@@ -235,10 +235,16 @@ func Forward(addr, target string) (*Forwarder, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ForwardFrom(ln, target), nil
+}
+
+// ForwardFrom forwards every connection accepted on ln to target; Close
+// closes ln.
+func ForwardFrom(ln net.Listener, target string) *Forwarder {
 	f := &Forwarder{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
 	f.wg.Add(1)
 	go f.serve()
-	return f, nil
+	return f
 }
 
 // Addr is the published address.
