@@ -139,8 +139,9 @@ func (refuseDialer) DialContext(context.Context, string, string) (net.Conn, erro
 func checkHops(c *config, rules []*rule) []Finding {
 	var (
 		findings []Finding
-		d        = &Dialer{forward: refuseDialer{}, hops: map[string]ContextDialer{}}
+		d        = &Dialer{forward: refuseDialer{}}
 		built    = map[string]error{}
+		hops     = map[string]ContextDialer{}
 	)
 	defer d.Close()
 	for _, r := range rules {
@@ -153,14 +154,14 @@ func checkHops(c *config, rules []*rule) []Finding {
 				next, err = d.buildHop(c, h.text, forward, i == 0)
 				built[prefix] = err
 				if err == nil {
-					d.hops[prefix] = next
+					hops[prefix] = next
 				}
 			}
 			if err != nil {
 				findings = append(findings, Finding{Kind: FindingHop, Source: r.file, Line: r.line, Col: h.col, Err: err})
 				break
 			}
-			forward = d.hops[prefix]
+			forward = hops[prefix]
 		}
 	}
 	return findings

@@ -65,8 +65,7 @@ type Dialer struct {
 	strict   bool
 	timeout  time.Duration
 	log      *slog.Logger
-	hops     map[string]ContextDialer // by the via text of a rule
-	owned    []io.Closer              // hops the dialer built and closes
+	owned    []io.Closer // hops the dialer built and closes
 	resolver Resolver
 	closed   atomic.Bool
 }
@@ -112,7 +111,6 @@ func New(opts ...Option) (*Dialer, error) {
 		timeout:  c.timeout,
 		log:      c.logger,
 		resolver: c.resolver,
-		hops:     map[string]ContextDialer{},
 	}
 	if d.forward == nil {
 		d.forward = &net.Dialer{}
@@ -130,6 +128,7 @@ func New(opts ...Option) (*Dialer, error) {
 // buildHops resolves every rule's "via" list to a dialer, sharing one per
 // distinct list.
 func (d *Dialer) buildHops(c *config) error {
+	built := map[string]ContextDialer{} // by the via text of a rule
 	for _, r := range d.table.rules {
 		if len(r.via) == 0 {
 			continue
@@ -140,7 +139,7 @@ func (d *Dialer) buildHops(c *config) error {
 			shown[i] = maskHop(h.text)
 		}
 		r.viaStr = strings.Join(shown, ",")
-		if hop, ok := d.hops[key]; ok {
+		if hop, ok := built[key]; ok {
 			r.hop = hop
 			continue
 		}
@@ -152,7 +151,7 @@ func (d *Dialer) buildHops(c *config) error {
 			}
 			hop = next
 		}
-		d.hops[key] = hop
+		built[key] = hop
 		r.hop = hop
 	}
 	return nil
