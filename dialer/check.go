@@ -147,7 +147,7 @@ func checkHops(c *config, rules []*rule) []Finding {
 	for _, r := range rules {
 		var forward ContextDialer = d.forward
 		for i, h := range r.via {
-			prefix := viaPrefix(r.via[:i+1])
+			prefix := hopKey(r.via[:i+1])
 			err, seen := built[prefix]
 			if !seen {
 				var next ContextDialer
@@ -167,13 +167,6 @@ func checkHops(c *config, rules []*rule) []Finding {
 	return findings
 }
 
-func viaPrefix(hops []hopRef) string {
-	names := make([]string, len(hops))
-	for i, h := range hops {
-		names[i] = h.text
-	}
-	return strings.Join(names, ",")
-}
 
 // checkShadowed reports each rule that an earlier rule covers. Exact rules,
 // usually the bulk of a large file, are compared only with the rules the

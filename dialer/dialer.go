@@ -133,7 +133,7 @@ func (d *Dialer) buildHops(c *config) error {
 		if len(r.via) == 0 {
 			continue
 		}
-		key := r.viaKey()
+		key := hopKey(r.via)
 		shown := make([]string, len(r.via))
 		for i, h := range r.via {
 			shown[i] = maskHop(h.text)
@@ -370,14 +370,6 @@ func (d *Dialer) dial(ctx context.Context, network, addr string, tlsConfig *tls.
 			slog.String("rule", rt.Rule), slog.String("via", rt.Via))
 	}
 	return conn, nil
-}
-
-func (r *rule) viaKey() string {
-	names := make([]string, len(r.via))
-	for i, h := range r.via {
-		names[i] = h.text
-	}
-	return strings.Join(names, ",")
 }
 
 // dialResolved asks the resolver where rt.Addr is and tries each candidate

@@ -54,6 +54,15 @@ type hopRef struct {
 	col  int
 }
 
+// hopKey names a chain of hops: rules with the same chain share its dialer.
+func hopKey(hops []hopRef) string {
+	names := make([]string, len(hops))
+	for i, h := range hops {
+		names[i] = h.text
+	}
+	return strings.Join(names, ",")
+}
+
 // parseRules parses rule text. It returns every rule it could parse and every
 // error it found, so a checker can report them all; callers that need a single
 // error take the first.
