@@ -167,7 +167,6 @@ func checkHops(c *config, rules []*rule) []Finding {
 	return findings
 }
 
-
 // checkShadowed reports each rule that an earlier rule covers. Exact rules,
 // usually the bulk of a large file, are compared only with the rules the
 // table's index offers for their host; other rules with every earlier rule
