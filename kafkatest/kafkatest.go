@@ -204,6 +204,12 @@ func (c *Cluster) Close() {
 	}
 }
 
+// AdvertiseAs wraps ln so that its Addr reports name, the address kfake hands
+// out in metadata for a listener given through kfake.ListenFn.
+func AdvertiseAs(ln net.Listener, name string) net.Listener {
+	return &namedListener{Listener: ln, name: name}
+}
+
 // namedListener reports an advertised name as its address, which kfake
 // hands out in metadata.
 type namedListener struct {

@@ -121,7 +121,7 @@ func TestComposeLayoutsProduceConsume(t *testing.T) {
 			if err != nil {
 				return nil, err
 			}
-			return &advertising{ln, fmt.Sprintf("localhost:%d", port(ln))}, nil
+			return kafkatest.AdvertiseAs(ln, fmt.Sprintf("localhost:%d", port(ln))), nil
 		}
 		c := startCluster(t, kafkatest.Brokers(3), kafkatest.Topic("t", 3), kafkatest.Kfake(kfake.ListenFn(listen)))
 		env := map[string]string{}

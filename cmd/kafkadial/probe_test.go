@@ -244,7 +244,7 @@ func TestProbeProposesSamePort(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return &advertising{ln, fmt.Sprintf("kafka-%d.invalid:%d", next, port(ln))}, nil
+		return kafkatest.AdvertiseAs(ln, fmt.Sprintf("kafka-%d.invalid:%d", next, port(ln))), nil
 	}
 	c := startCluster(t, kafkatest.Brokers(3), kafkatest.Kfake(kfake.ListenFn(listen)))
 	kf := c.Kfake()
@@ -270,18 +270,6 @@ func TestProbeProposesSamePort(t *testing.T) {
 		t.Fatalf("with the proposed rules: exit %d\n%s", code, stdout)
 	}
 }
-
-type advertising struct {
-	net.Listener
-	name string
-}
-
-func (a *advertising) Addr() net.Addr { return nameAddr(a.name) }
-
-type nameAddr string
-
-func (a nameAddr) Network() string { return "tcp" }
-func (a nameAddr) String() string  { return string(a) }
 
 // TestProbeAsksNoDNS: with names under .invalid and no rules, the probe
 // sends no query: the resolver it is given would count one.
