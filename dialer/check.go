@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -82,28 +81,19 @@ func (f Finding) Unwrap() error { return f.Err }
 // error is for options that are themselves wrong (WithVia with a bad name),
 // as New would return it.
 func Check(opts ...Option) ([]Finding, error) {
-	c := &config{timeout: DefaultTimeout}
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o(c); err != nil {
-			return nil, err
-		}
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
 	}
 	var (
 		findings []Finding
 		rules    []*rule
 	)
 	for _, s := range c.sources {
-		text := s.text
-		if s.file {
-			b, err := os.ReadFile(s.text)
-			if err != nil {
-				findings = append(findings, Finding{Kind: FindingSource, Source: s.name, Err: fmt.Errorf("reading rules: %w", err)})
-				continue
-			}
-			text = string(b)
+		text, err := s.load()
+		if err != nil {
+			findings = append(findings, Finding{Kind: FindingSource, Source: s.name, Err: err})
+			continue
 		}
 		rs, errs := parseRules(s.name, text, len(rules))
 		for _, e := range errs {

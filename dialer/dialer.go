@@ -78,24 +78,15 @@ var (
 // New builds a Dialer. Bad rules are reported as a *RuleError naming the
 // source, line and column.
 func New(opts ...Option) (*Dialer, error) {
-	c := &config{timeout: DefaultTimeout}
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o(c); err != nil {
-			return nil, err
-		}
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
 	}
 	var rules []*rule
 	for _, s := range c.sources {
-		text := s.text
-		if s.file {
-			b, err := os.ReadFile(s.text)
-			if err != nil {
-				return nil, fmt.Errorf("kafkadial: reading rules: %w", err)
-			}
-			text = string(b)
+		text, err := s.load()
+		if err != nil {
+			return nil, fmt.Errorf("kafkadial: %w", err)
 		}
 		rs, errs := parseRules(s.name, text, len(rules))
 		if len(errs) > 0 {

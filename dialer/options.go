@@ -22,6 +22,32 @@ type ruleSource struct {
 	file       bool // text is a path to read
 }
 
+// load returns the rule text, reading the file of a file source.
+func (s ruleSource) load() (string, error) {
+	if !s.file {
+		return s.text, nil
+	}
+	b, err := os.ReadFile(s.text)
+	if err != nil {
+		return "", fmt.Errorf("reading rules: %w", err)
+	}
+	return string(b), nil
+}
+
+// newConfig applies opts, in order, over the defaults.
+func newConfig(opts []Option) (*config, error) {
+	c := &config{timeout: DefaultTimeout}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(c); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
 type config struct {
 	sources  []ruleSource
 	forward  ContextDialer
