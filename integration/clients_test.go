@@ -85,6 +85,20 @@ func (l *ledger) add(value string, partition int32) {
 	}
 }
 
+// consume runs loop on its own goroutine until the ledger has every record
+// (or a minute passes), then cancels it and waits for it to return, so
+// nothing logs after the test ends.
+func (l *ledger) consume(t *testing.T, cancel context.CancelFunc, loop func()) {
+	t.Helper()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		loop()
+	}()
+	defer func() { cancel(); <-stopped }()
+	l.wait(t, 60*time.Second)
+}
+
 func (l *ledger) wait(t *testing.T, timeout time.Duration) {
 	t.Helper()
 	prefix := strings.TrimSuffix(l.prefix, "-")
@@ -151,18 +165,14 @@ func testSarama(t *testing.T, seed string, cfg *sarama.Config, prefix string, n 
 	defer group.Close()
 	l := newLedger(prefix, n)
 	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	defer func() { cancel(); <-stopped }()
-	go func() {
-		defer close(stopped)
+	l.consume(t, cancel, func() {
 		for ctx.Err() == nil {
 			if err := group.Consume(ctx, []string{topic}, saramaHandler{l}); err != nil && ctx.Err() == nil {
 				t.Errorf("consume: %v", err)
 				return
 			}
 		}
-	}()
-	l.wait(t, 60*time.Second)
+	})
 }
 
 type saramaHandler struct{ l *ledger }
@@ -215,10 +225,7 @@ func testFranz(t *testing.T, seed, prefix string, n int, opts ...kgo.Opt) {
 	}
 	defer consumer.Close()
 	l := newLedger(prefix, n)
-	stopped := make(chan struct{})
-	defer func() { cancel(); <-stopped }()
-	go func() {
-		defer close(stopped)
+	l.consume(t, cancel, func() {
 		for ctx.Err() == nil {
 			fs := consumer.PollFetches(ctx)
 			fs.EachError(func(topic string, p int32, err error) {
@@ -233,8 +240,7 @@ func testFranz(t *testing.T, seed, prefix string, n int, opts ...kgo.Opt) {
 			default:
 			}
 		}
-	}()
-	l.wait(t, 60*time.Second)
+	})
 }
 
 func TestKafkaGo(t *testing.T) {
@@ -276,10 +282,7 @@ func testKafkaGo(t *testing.T, seed, prefix string, n int, tr *kafka.Transport, 
 	})
 	defer r.Close()
 	l := newLedger(prefix, n)
-	stopped := make(chan struct{})
-	defer func() { cancel(); <-stopped }()
-	go func() {
-		defer close(stopped)
+	l.consume(t, cancel, func() {
 		for ctx.Err() == nil {
 			m, err := r.ReadMessage(ctx)
 			if err != nil {
@@ -290,8 +293,7 @@ func testKafkaGo(t *testing.T, seed, prefix string, n int, tr *kafka.Transport, 
 			}
 			l.add(string(m.Value), int32(m.Partition))
 		}
-	}()
-	l.wait(t, 60*time.Second)
+	})
 }
 
 // Without the dialer, each client fails the way a user sees it: metadata
