@@ -5,28 +5,45 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/netip"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/kafkadial/kafkadial/hop"
+	"github.com/kafkadial/kafkadial/rules"
 )
 
 // ContextDialer is the one method a dialer needs. *net.Dialer, *Dialer,
-// golang.org/x/net/proxy's dialers and every hop satisfy it.
-type ContextDialer interface {
-	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
-}
+// golang.org/x/net/proxy's dialers and every hop satisfy it. It is the same
+// interface as hop.ContextDialer.
+type ContextDialer = hop.ContextDialer
 
 // Resolver finds where an address really is, for addresses that no rule
-// matched: it returns host:port candidates, best first.
+// matched: it returns host:port candidates, best first. An address it does
+// not know is an error that is a *net.DNSError with IsNotFound set.
 type Resolver interface {
 	Resolve(ctx context.Context, hostport string) ([]string, error)
+}
+
+// A DetailResolver is a Resolver that can also say where its answer came
+// from ("docker container kafka-3 (3f2a1b9c0d11)"); Route reports it as
+// Detail, and errors name it. The dialer asks ResolveDetail instead of
+// Resolve when its resolver has it.
+type DetailResolver interface {
+	Resolver
+	ResolveDetail(ctx context.Context, hostport string) (targets []string, detail string, err error)
+}
+
+func resolve(ctx context.Context, r Resolver, addr string) ([]string, string, error) {
+	if dr, ok := r.(DetailResolver); ok {
+		return dr.ResolveDetail(ctx, addr)
+	}
+	cands, err := r.Resolve(ctx, addr)
+	return cands, "", err
 }
 
 // WithResolver makes the dialer ask r about every address that no rule
@@ -34,7 +51,8 @@ type Resolver interface {
 // timeout; TLS still verifies the advertised name. An address r does not
 // hold (an error that is a *net.DNSError with IsNotFound) is dialled as
 // asked, or refused under WithStrict; any other error from r fails the
-// dial. Route and RouteContext report r's answers with Rule "resolver".
+// dial. Route and RouteContext report r's answers with Origin
+// OriginResolver.
 // Package github.com/kafkadial/kafkadial/resolver provides one.
 func WithResolver(r Resolver) Option {
 	return func(c *config) error {
@@ -48,24 +66,57 @@ func WithResolver(r Resolver) Option {
 
 // Route explains how a dial to an address is made.
 type Route struct {
-	Addr       string // the address asked for, e.g. "kafka-3:29092"
-	Target     string // the address that will be dialled
-	Via        string // the hop ("" = direct); credentials are masked
-	Rule       string // where the matching rule came from, e.g. "rules.txt:3"; "" = no rule
+	Addr   string // the address asked for, e.g. "kafka-3:29092"
+	Target string // the address that will be dialled
+	Via    string // the hop ("" = direct); credentials are masked
+	// Rule is where the matching rule came from, e.g. "rules.txt:3"; ""
+	// when no rule matched. When the resolver answered it is "resolver",
+	// as it was before Origin existed: branch on Origin instead.
+	Rule       string
 	ServerName string // the TLS name that will be verified
+	Origin     Origin // what chose Target
+	// Detail is, for OriginResolver, what a DetailResolver said about its
+	// answer, e.g. "docker container kafka-3 (3f2a1b9c0d11)".
+	Detail string
+}
+
+// Origin says what chose a Route's target.
+type Origin uint8
+
+const (
+	// OriginNone: no rule matched and no resolver answered; the address
+	// is dialled as asked (or refused, under WithStrict).
+	OriginNone Origin = iota
+	// OriginRule: a rule matched (Route.Rule names it).
+	OriginRule
+	// OriginResolver: the resolver given to WithResolver answered, or
+	// failed.
+	OriginResolver
+)
+
+func (o Origin) String() string {
+	switch o {
+	case OriginNone:
+		return "none"
+	case OriginRule:
+		return "rule"
+	case OriginResolver:
+		return "resolver"
+	}
+	return "Origin(" + strconv.Itoa(int(o)) + ")"
 }
 
 // Dialer remaps the addresses Kafka brokers advertise to addresses this
 // process can reach, by rules, and dials them. It is safe for concurrent use.
 // Its zero value is not usable: call New.
 type Dialer struct {
-	table    *table
+	table    *rules.Table
+	chains   *chains
 	forward  ContextDialer
 	tls      *tls.Config
 	strict   bool
 	timeout  time.Duration
 	log      *slog.Logger
-	owned    []io.Closer // hops the dialer built and closes
 	resolver Resolver
 	closed   atomic.Bool
 }
@@ -82,20 +133,20 @@ func New(opts ...Option) (*Dialer, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rules []*rule
+	var rs []*rules.Rule
 	for _, s := range c.sources {
 		text, err := s.load()
 		if err != nil {
 			return nil, fmt.Errorf("kafkadial: %w", err)
 		}
-		rs, errs := parseRules(s.name, text, len(rules))
+		parsed, errs := rules.Parse(s.name, text)
 		if len(errs) > 0 {
 			return nil, errs[0]
 		}
-		rules = append(rules, rs...)
+		rs = append(rs, parsed...)
 	}
 	d := &Dialer{
-		table:    newTable(rules),
+		table:    rules.NewTable(rs),
 		forward:  c.forward,
 		tls:      c.tls,
 		strict:   c.strict,
@@ -109,84 +160,16 @@ func New(opts ...Option) (*Dialer, error) {
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
-	if err := d.buildHops(c); err != nil {
-		d.Close()
-		return nil, err
+	var first error
+	d.chains = buildChains(c, rs, d.forward, func(r *rules.Rule, h rules.Hop, err error) bool {
+		first = &RuleError{Source: r.File(), Line: r.Line(), Col: h.Col, Err: err}
+		return false
+	})
+	if first != nil {
+		d.chains.Close()
+		return nil, first
 	}
 	return d, nil
-}
-
-// buildHops resolves every rule's "via" list to a dialer, sharing one per
-// distinct list.
-func (d *Dialer) buildHops(c *config) error {
-	built := map[string]ContextDialer{} // by the via text of a rule
-	for _, r := range d.table.rules {
-		if len(r.via) == 0 {
-			continue
-		}
-		key := hopKey(r.via)
-		shown := make([]string, len(r.via))
-		for i, h := range r.via {
-			shown[i] = maskHop(h.text)
-		}
-		r.viaStr = strings.Join(shown, ",")
-		if hop, ok := built[key]; ok {
-			r.hop = hop
-			continue
-		}
-		var hop ContextDialer = d.forward
-		for i, h := range r.via {
-			next, err := d.buildHop(c, h.text, hop, i == 0)
-			if err != nil {
-				return &RuleError{Source: r.file, Line: r.line, Col: h.col, Err: err}
-			}
-			hop = next
-		}
-		built[key] = hop
-		r.hop = hop
-	}
-	return nil
-}
-
-// buildHop returns the dialer for one hop, reached through forward.
-func (d *Dialer) buildHop(c *config, text string, forward ContextDialer, first bool) (ContextDialer, error) {
-	if strings.Contains(text, "://") {
-		u, err := url.Parse(text)
-		if err != nil {
-			// url's errors quote the whole URL, credentials included.
-			return nil, fmt.Errorf("bad hop URL %s", maskHop(text))
-		}
-		return d.urlHop(c, u, forward)
-	}
-	h, ok := c.hops[text]
-	if !ok {
-		return nil, fmt.Errorf("unknown hop %q: register it with dialer.WithVia", text)
-	}
-	if !first {
-		return nil, fmt.Errorf("hop %q was built in code and dials on its own, so it can only be the first hop of a chain", text)
-	}
-	return h, nil
-}
-
-// maskHop hides credentials in a hop URL.
-func maskHop(s string) string {
-	i := strings.Index(s, "://")
-	if i < 0 {
-		return s
-	}
-	rest := s[i+3:]
-	at := strings.LastIndexByte(rest, '@')
-	if slash := strings.IndexByte(rest, '/'); slash >= 0 && slash < at {
-		at = -1
-	}
-	if at < 0 {
-		return s
-	}
-	user := rest[:at]
-	if c := strings.IndexByte(user, ':'); c >= 0 {
-		user = user[:c] + ":***"
-	}
-	return s[:i+3] + user + rest[at:]
 }
 
 // Close releases the hops the dialer built. Dials after Close fail with
@@ -195,11 +178,7 @@ func (d *Dialer) Close() error {
 	if d.closed.Swap(true) {
 		return nil
 	}
-	var errs []error
-	for _, c := range d.owned {
-		errs = append(errs, c.Close())
-	}
-	return errors.Join(errs...)
+	return d.chains.Close()
 }
 
 // TLSConfig returns the config given to WithTLS, or nil.
@@ -211,8 +190,8 @@ func (d *Dialer) Timeout() time.Duration { return d.timeout }
 // Route explains a dial to addr (host:port) without dialling. When no rule
 // matches and the dialer has a resolver (WithResolver), the resolver is
 // asked, within the dialer's timeout: Route then reports its first
-// candidate as Target and "resolver" as Rule. Use RouteContext to bound or
-// cancel that lookup yourself.
+// candidate as Target, with Origin OriginResolver. Use RouteContext to bound
+// or cancel that lookup yourself.
 func (d *Dialer) Route(addr string) (Route, error) {
 	return d.RouteContext(context.Background(), addr)
 }
@@ -230,15 +209,20 @@ func (d *Dialer) RouteContext(ctx context.Context, addr string) (Route, error) {
 		ctx, cancel = context.WithTimeout(ctx, d.timeout)
 		defer cancel()
 	}
-	cands, err := d.resolver.Resolve(ctx, addr)
+	cands, detail, err := resolve(ctx, d.resolver, addr)
 	switch {
 	case err != nil && !resolverNotFound(err):
-		rt.Rule = "resolver"
+		rt.setResolver(detail)
 		return rt, fmt.Errorf("resolver: %w", err)
 	case err == nil && len(cands) > 0:
-		rt.Rule, rt.Target = "resolver", cands[0]
+		rt.setResolver(detail)
+		rt.Target = cands[0]
 	}
 	return rt, nil
+}
+
+func (rt *Route) setResolver(detail string) {
+	rt.Origin, rt.Rule, rt.Detail = OriginResolver, "resolver", detail
 }
 
 // resolverNotFound reports whether a resolver said it does not hold a name
@@ -248,37 +232,24 @@ func resolverNotFound(err error) bool {
 	return errors.As(err, &de) && de.IsNotFound
 }
 
-func (d *Dialer) route(addr string) (Route, *rule, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
+func (d *Dialer) route(addr string) (Route, *rules.Rule, error) {
+	r, target, err := d.table.Lookup(addr)
+	if err != nil && r == nil {
 		return Route{}, nil, err
 	}
-	portNum, err := strconv.Atoi(port)
-	if err != nil || portNum < 0 || portNum > 65535 {
-		return Route{}, nil, &net.AddrError{Err: "invalid port", Addr: addr}
-	}
+	host, _, _ := net.SplitHostPort(addr)
 	rt := Route{Addr: addr, Target: addr, ServerName: strings.TrimSuffix(host, ".")}
-	key := canonicalHost(host)
-	if strings.IndexByte(key, ':') >= 0 {
-		if a, err := netip.ParseAddr(key); err == nil {
-			key = canonicalIP(a)
-		}
-	}
-	var m matchResult
-	r := d.table.lookup(key, port, portNum, &m)
 	if r == nil {
 		return rt, nil, nil
 	}
-	rt.Rule, rt.Via = r.source, r.viaStr
-	switch {
-	case r.keep:
-	case r.literalTarget != "":
-		rt.Target = r.literalTarget
-	default:
-		if rt.Target, err = r.target.expand(&m); err != nil {
-			return rt, r, fmt.Errorf("%s: %w", r.source, err)
-		}
+	rt.Origin, rt.Rule = OriginRule, r.Source()
+	if c, ok := d.chains.byRule[r]; ok {
+		rt.Via = c.shown
 	}
+	if err != nil {
+		return rt, r, err
+	}
+	rt.Target = target
 	return rt, r, nil
 }
 
@@ -339,8 +310,8 @@ func (d *Dialer) dial(ctx context.Context, network, addr string, tlsConfig *tls.
 		defer cancel()
 	}
 	var hop ContextDialer = d.forward
-	if r != nil && r.hop != nil {
-		hop = r.hop
+	if c, ok := d.chains.byRule[r]; ok && r != nil {
+		hop = c.dialer
 	}
 
 	var conn net.Conn
@@ -369,9 +340,9 @@ func (d *Dialer) dial(ctx context.Context, network, addr string, tlsConfig *tls.
 // resolver failure (an upstream timing out) fails the dial, with no silent
 // fallback to the system resolver.
 func (d *Dialer) dialResolved(ctx context.Context, network string, rt Route) (net.Conn, Route, error) {
-	cands, err := d.resolver.Resolve(ctx, rt.Addr)
+	cands, detail, err := resolve(ctx, d.resolver, rt.Addr)
 	if err != nil && !resolverNotFound(err) {
-		rt.Rule = "resolver"
+		rt.setResolver(detail)
 		return nil, rt, err
 	}
 	if len(cands) == 0 {
@@ -385,7 +356,7 @@ func (d *Dialer) dialResolved(ctx context.Context, network string, rt Route) (ne
 		}
 		return conn, rt, derr
 	}
-	rt.Rule = "resolver"
+	rt.setResolver(detail)
 	var errs []error
 	for _, c := range cands {
 		rt.Target = c

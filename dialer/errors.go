@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/kafkadial/kafkadial/hop/httpconnect"
+	"github.com/kafkadial/kafkadial/hop/ssh"
+	"github.com/kafkadial/kafkadial/rules"
 )
 
 // ErrNoRoute is wrapped by the error of a dial that no rule matched when the
@@ -15,18 +19,9 @@ var ErrNoRoute = errors.New("kafkadial: no rule matches")
 var ErrClosed = errors.New("kafkadial: dialer closed")
 
 // RuleError reports a problem in rule text: where it is and what was expected.
-// [New] returns it as a *RuleError.
-type RuleError struct {
-	Source    string // the file name, "KAFKADIAL_RULES", or the name given to WithNamedRules
-	Line, Col int    // 1-based; Col counts bytes
-	Err       error
-}
-
-func (e *RuleError) Error() string {
-	return fmt.Sprintf("%s:%d:%d: %v", e.Source, e.Line, e.Col, e.Err)
-}
-
-func (e *RuleError) Unwrap() error { return e.Err }
+// [New] returns it as a *RuleError. It is the rule language's own error type,
+// rules.Error.
+type RuleError = rules.Error
 
 // DialError is the Err of the *net.OpError that a failed remapped dial
 // returns. Its message names the advertised address, the target and the rule,
@@ -41,16 +36,19 @@ func (e *DialError) Error() string {
 	var b strings.Builder
 	r := e.Route
 	switch {
-	case r.Rule == "resolver" && r.Target == r.Addr:
+	case r.Origin == OriginResolver && r.Target == r.Addr:
 		b.WriteString("the kafkadial resolver failed")
-	case r.Rule == "resolver":
+	case r.Origin == OriginResolver:
 		fmt.Fprintf(&b, "resolved to %s by the kafkadial resolver", r.Target)
-	case r.Rule == "" && errors.Is(e.Err, ErrNoRoute):
+	case r.Origin == OriginNone && errors.Is(e.Err, ErrNoRoute):
 		b.WriteString("no kafkadial rule matches (strict mode)")
-	case r.Rule == "":
+	case r.Origin == OriginNone:
 		b.WriteString("no kafkadial rule matched, dialled as is")
 	default:
 		fmt.Fprintf(&b, "remapped to %s by %s", r.Target, r.Rule)
+	}
+	if r.Detail != "" {
+		fmt.Fprintf(&b, " (%s)", r.Detail)
 	}
 	if r.Via != "" {
 		fmt.Fprintf(&b, " via %s", r.Via)
@@ -81,3 +79,11 @@ func (e *DialError) Temporary() bool {
 	var t interface{ Temporary() bool }
 	return errors.As(e.Err, &t) && t.Temporary()
 }
+
+// HostKeyError is the cause of a failed dial when an SSH hop's host key is
+// not trusted (package hop/ssh's ssh.HostKeyError).
+type HostKeyError = ssh.HostKeyError
+
+// ErrProxyAuth is wrapped by the error of a dial that an HTTP proxy refused
+// with 407 Proxy Authentication Required (httpconnect.ErrProxyAuth).
+var ErrProxyAuth = httpconnect.ErrProxyAuth

@@ -4,122 +4,218 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
-	"net/netip"
 	"net/url"
-	"reflect"
+	"slices"
 	"strings"
-	"time"
+
+	"github.com/kafkadial/kafkadial/hop"
+	"github.com/kafkadial/kafkadial/hop/httpconnect"
+	"github.com/kafkadial/kafkadial/hop/socks5"
+	"github.com/kafkadial/kafkadial/hop/ssh"
+	"github.com/kafkadial/kafkadial/rules"
 )
 
-// hopConfig holds what New needs to build hops named by URL: the ssh_config
-// to read and, while New runs, the SSH hops built so far, so that every rule
-// naming the same bastion shares one SSH connection.
-type hopConfig struct {
-	sshConfigSet  bool   // WithSSHConfig was given
-	sshConfigPath string // its path; "" = read no ssh_config
-	ssh           *sshSettings
-	sshHops       map[sshHopKey]*sshHop
-}
-
-// urlHop builds the hop a rule names by URL (via scheme://...), reached
-// through forward. Hops that hold resources are added to d.owned, which
-// Close releases.
-//
-// Schemes:
-//
-//	ssh://[user@]host[:port]        OpenSSH semantics: host may be a Host alias of ssh_config
-//	socks5://[user:pass@]host:port  SOCKS5; the target is resolved locally
-//	socks5h://[user:pass@]host:port SOCKS5; the proxy resolves the target name
-//	http://[user:pass@]host:port    HTTP CONNECT, with basic auth when a user is given
-func (d *Dialer) urlHop(c *config, u *url.URL, forward ContextDialer) (ContextDialer, error) {
-	shown := maskHop(u.String())
-	if u.Hostname() == "" {
-		return nil, fmt.Errorf("hop %s has no host", shown)
-	}
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("hop %s: unexpected path, query or fragment (write scheme://[user@]host[:port])", shown)
-	}
-	if p := u.Port(); p != "" {
-		if n, err := parsePort(p); err != nil || n == 0 {
-			return nil, fmt.Errorf("hop %s: bad port %q", shown, p)
+// WithScheme makes rules of this dialer able to name hops by URL with the
+// given scheme ("via scheme://..."), built by b. It adds to or replaces the
+// schemes every dialer has: ssh (package hop/ssh, with the ssh_config of
+// WithSSHConfig), socks5 and socks5h (hop/socks5), and http (hop/httpconnect).
+// Schemes are per dialer; there is no global registry. Hops that b builds
+// and that implement io.Closer are closed by Dialer.Close; b itself is not.
+func WithScheme(scheme string, b hop.Builder) Option {
+	return func(c *config) error {
+		if !isScheme(scheme) {
+			return fmt.Errorf("kafkadial: bad hop scheme %q: use a letter, then letters, digits, '+', '-' and '.'", scheme)
 		}
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "ssh":
-		return d.sshHop(c, u, forward)
-	case "socks5", "socks5h":
-		return newSOCKSHop(u, forward)
-	case "http":
-		return newHTTPHop(u, forward)
-	}
-	return nil, fmt.Errorf("unknown hop scheme %q in %s: use ssh, socks5, socks5h or http", u.Scheme, shown)
-}
-
-// sameDialer reports whether a and b are the same dialer, without panicking
-// on dialer types that are not comparable.
-func sameDialer(a, b ContextDialer) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
-	if ta != tb || !ta.Comparable() {
-		return false
-	}
-	return a == b
-}
-
-// comparableDialer reports whether d can be a map key.
-func comparableDialer(d ContextDialer) bool {
-	return d != nil && reflect.TypeOf(d).Comparable()
-}
-
-// watchCtx makes conn honour ctx while a hop's handshake runs over it: the
-// conn's deadline becomes ctx's, and cancelling ctx interrupts blocked I/O.
-// The returned func undoes both; it reports ctx's error when ctx ended first.
-func watchCtx(ctx context.Context, conn net.Conn) (done func() error) {
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() {
-		if conn.SetDeadline(aLongTimeAgo) != nil {
-			conn.Close() // a conn without deadlines: closing is the only interrupt
+		if b == nil {
+			return fmt.Errorf("kafkadial: WithScheme(%q, nil)", scheme)
 		}
-	})
-	return func() error {
-		ended := !stop() // ctx ended, and the interrupt ran (or is running)
-		conn.SetDeadline(time.Time{})
-		if ended {
-			return ctx.Err()
+		if c.schemes == nil {
+			c.schemes = map[string]hop.Builder{}
 		}
+		c.schemes[strings.ToLower(scheme)] = b
 		return nil
 	}
 }
 
-var aLongTimeAgo = time.Unix(1, 0)
-
-// dialCause strips the *net.OpError of a failed dial to a hop, keeping its
-// cause: the Dialer reports a failed dial as one *net.OpError, and would
-// otherwise drop the hop's explanation around the inner one.
-func dialCause(err error) error {
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Op == "dial" && oe.Err != nil {
-		return oe.Err
+// WithSSHConfig makes ssh:// hops read the OpenSSH client configuration in
+// path instead of the default ~/.ssh/config and /etc/ssh/ssh_config, as
+// `ssh -F path` does. An empty path reads no file.
+//
+// SSH hops honour, for the host alias written in the rule: HostName, User,
+// Port, IdentityFile, IdentitiesOnly, IdentityAgent, ProxyJump,
+// UserKnownHostsFile, GlobalKnownHostsFile, StrictHostKeyChecking (yes, ask,
+// accept-new, no), HostKeyAlias, ConnectTimeout, ServerAliveInterval,
+// ServerAliveCountMax and Ciphers. HOME and SSH_AUTH_SOCK are read through
+// the function given to WithGetenv, when there is one. See package
+// github.com/kafkadial/kafkadial/hop/ssh.
+func WithSSHConfig(path string) Option {
+	return func(c *config) error {
+		c.sshConfigSet, c.sshConfigPath = true, path
+		return nil
 	}
-	return err
 }
 
-// hopAddr is a net.Addr for a host:port that may be a name.
-type hopAddr string
-
-func (a hopAddr) Network() string { return "tcp" }
-func (a hopAddr) String() string  { return string(a) }
-
-// addrOf returns a *net.TCPAddr when hostport is an IP literal, else a
-// hopAddr naming it.
-func addrOf(hostport string) net.Addr {
-	if ap, err := netip.ParseAddrPort(hostport); err == nil {
-		return net.TCPAddrFromAddrPort(ap)
+func isScheme(s string) bool {
+	if s == "" || !('a' <= s[0]|0x20 && s[0]|0x20 <= 'z') {
+		return false
 	}
-	return hopAddr(hostport)
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// chains is the hop wiring of a dialer: for each rule with a via list, the
+// dialer that reaches its target, and the list as Route.Via shows it.
+type chains struct {
+	byRule  map[*rules.Rule]chain
+	closers []io.Closer // built hops and the builders the dialer made, in order
+}
+
+type chain struct {
+	dialer ContextDialer
+	shown  string // credentials masked
+}
+
+func (cs *chains) Close() error {
+	var errs []error
+	for i := len(cs.closers) - 1; i >= 0; i-- {
+		errs = append(errs, cs.closers[i].Close())
+	}
+	cs.closers = nil
+	return errors.Join(errs...)
+}
+
+// viaKey names a chain of hops as written: rules with the same chain share
+// its dialers.
+func viaKey(hops []rules.Hop) string {
+	names := make([]string, len(hops))
+	for i, h := range hops {
+		names[i] = h.Text
+	}
+	return strings.Join(names, ",")
+}
+
+// buildChains resolves every rule's via list to a dialer, building each
+// distinct chain (and each distinct prefix of one) once. A hop that cannot
+// be built is passed to fail with its rule; buildChains stops when fail
+// returns false, and otherwise skips the rest of that rule's chain.
+func buildChains(c *config, rs []*rules.Rule, forward ContextDialer, fail func(*rules.Rule, rules.Hop, error) bool) *chains {
+	cs := &chains{byRule: map[*rules.Rule]chain{}}
+	schemes := map[string]hop.Builder{
+		"socks5":  socks5.Builder,
+		"socks5h": socks5.Builder,
+		"http":    httpconnect.Builder,
+	}
+	var sshb *ssh.Builder
+	for k, b := range c.schemes {
+		schemes[k] = b
+	}
+	type built struct {
+		d   ContextDialer
+		err error
+	}
+	prefixes := map[string]built{}
+	for _, r := range rs {
+		via := r.Via()
+		if len(via) == 0 {
+			continue
+		}
+		d, ok := forward, true
+		for i, h := range via {
+			key := viaKey(via[:i+1])
+			b, seen := prefixes[key]
+			if !seen {
+				if b.d, b.err = namedHop(c, h.Text, i); b.err == nil && b.d == nil {
+					var u *url.URL
+					u, b.err = parseHopURL(h.Text)
+					if b.err == nil {
+						scheme := strings.ToLower(u.Scheme)
+						builder := schemes[scheme]
+						if builder == nil && scheme == "ssh" {
+							sshb = ssh.NewBuilder(c.sshOptions()...)
+							cs.closers = append(cs.closers, sshb)
+							builder, schemes["ssh"] = sshb, sshb
+						}
+						if builder == nil {
+							b.err = fmt.Errorf("unknown hop scheme %q in %s: use %s, or register it with dialer.WithScheme", u.Scheme, hop.Mask(h.Text), knownSchemes(schemes))
+						} else {
+							b.d, b.err = builder.Build(hop.Request{URL: u, Forward: d, Chain: viaKey(via[:i])})
+							if cl, ok := b.d.(io.Closer); ok && b.err == nil {
+								cs.closers = append(cs.closers, cl)
+							}
+						}
+					}
+				}
+				prefixes[key] = b
+			}
+			if b.err != nil {
+				ok = false
+				if !fail(r, h, b.err) {
+					return cs
+				}
+				break
+			}
+			d = b.d
+		}
+		if ok {
+			shown := make([]string, len(via))
+			for i, h := range via {
+				shown[i] = hop.Mask(h.Text)
+			}
+			cs.byRule[r] = chain{dialer: d, shown: strings.Join(shown, ",")}
+		}
+	}
+	return cs
+}
+
+// namedHop returns the hop registered with WithVia under name, nil for a
+// URL, or an error.
+func namedHop(c *config, name string, pos int) (ContextDialer, error) {
+	if strings.Contains(name, "://") {
+		return nil, nil
+	}
+	h, ok := c.hops[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown hop %q: register it with dialer.WithVia", name)
+	}
+	if pos > 0 {
+		return nil, fmt.Errorf("hop %q was built in code and dials on its own, so it can only be the first hop of a chain", name)
+	}
+	return h, nil
+}
+
+// parseHopURL parses a hop URL; url.Parse's errors quote the whole URL,
+// credentials included, so they are not passed on.
+func parseHopURL(text string) (*url.URL, error) {
+	u, err := url.Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("bad hop URL %s", hop.Mask(text))
+	}
+	return u, nil
+}
+
+func knownSchemes(m map[string]hop.Builder) string {
+	names := []string{"ssh"}
+	for k := range m {
+		if k != "ssh" {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names[1:])
+	return strings.Join(names, ", ")
+}
+
+// errCheckNoDial is what hops built by Check get when they try to connect.
+var errCheckNoDial = errors.New("kafkadial: Check makes no connections")
+
+type refuseDialer struct{}
+
+func (refuseDialer) DialContext(context.Context, string, string) (net.Conn, error) {
+	return nil, errCheckNoDial
 }

@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/kafkadial/kafkadial/hop"
+	"github.com/kafkadial/kafkadial/hop/ssh"
 )
 
 // DefaultTimeout bounds a dial (connect, hops and TLS handshake) when no
@@ -58,7 +61,25 @@ type config struct {
 	hops     map[string]ContextDialer
 	resolver Resolver
 	getenv   func(string) string
-	hop      hopConfig // hops named by URL (hops.go)
+	schemes  map[string]hop.Builder // WithScheme
+
+	sshConfigSet  bool   // WithSSHConfig was given
+	sshConfigPath string // its path; "" = read no ssh_config
+}
+
+// sshOptions configures the ssh:// hops of a dialer.
+func (c *config) sshOptions() []ssh.Option {
+	opts := []ssh.Option{ssh.WithTimeout(c.timeout)}
+	if c.sshConfigSet {
+		opts = append(opts, ssh.WithConfigFile(c.sshConfigPath))
+	}
+	if c.getenv != nil {
+		opts = append(opts, ssh.WithGetenv(c.getenv))
+	}
+	if c.logger != nil {
+		opts = append(opts, ssh.WithLogger(c.logger))
+	}
+	return opts
 }
 
 // WithRules adds rules written in the rule language (see the package

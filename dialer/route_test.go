@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/kafkadial/kafkadial/hop"
 )
 
 func mustNew(t testing.TB, opts ...Option) *Dialer {
@@ -236,8 +238,8 @@ func TestMaskHop(t *testing.T) {
 		"http://u:p%40ss@proxy:3128":  "http://u:***@proxy:3128",
 		"named-hop":                   "named-hop",
 	} {
-		if got := maskHop(in); got != want {
-			t.Errorf("maskHop(%q) = %q, want %q", in, got, want)
+		if got := hop.Mask(in); got != want {
+			t.Errorf("hop.Mask(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

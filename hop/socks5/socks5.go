@@ -1,4 +1,15 @@
-package dialer
+// Package socks5 is a hop through a SOCKS5 proxy (RFC 1928, with
+// username/password authentication per RFC 1929), built on
+// golang.org/x/net/proxy.
+//
+//	h, err := socks5.New("socks5h://user:secret@127.0.0.1:1080", &net.Dialer{})
+//	if err != nil { ... }
+//	conn, err := h.DialContext(ctx, "tcp", "kafka-1:9092") // the proxy resolves kafka-1
+//
+// With socks5:// the target's name is resolved locally and the proxy is
+// given an IP address; with socks5h:// the proxy resolves it. Rules name it
+// as "via socks5://host:port"; the dialer builds it with [Builder].
+package socks5
 
 import (
 	"context"
@@ -9,30 +20,62 @@ import (
 	"strings"
 
 	"golang.org/x/net/proxy"
+
+	"github.com/kafkadial/kafkadial/hop"
+	"github.com/kafkadial/kafkadial/internal/netx"
 )
 
-// socksHop dials through a SOCKS5 proxy (RFC 1928, username/password per
-// RFC 1929) with golang.org/x/net/proxy. The connection it returns is the one
+// Hop dials through a SOCKS5 proxy. The connection it returns is the one
 // its forward dialer made to the proxy, so deadlines and CloseWrite work as
 // they do on that connection.
-type socksHop struct {
+type Hop struct {
 	name       string // masked URL, for errors
 	proxyAddr  string
 	remoteName bool // socks5h: the proxy resolves names
-	forward    ContextDialer
+	forward    hop.ContextDialer
 	handshake  interface {
 		DialWithConn(ctx context.Context, c net.Conn, network, address string) (net.Addr, error)
 	}
 	resolver *net.Resolver
 }
 
-func newSOCKSHop(u *url.URL, forward ContextDialer) (*socksHop, error) {
+var _ hop.ContextDialer = (*Hop)(nil)
+
+// New returns a hop through the proxy that rawURL names
+// (socks5://[user:password@]host[:port] or socks5h://..., port 1080 by
+// default), reached through forward.
+func New(rawURL string, forward hop.ContextDialer) (*Hop, error) {
+	u, err := hop.ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return NewURL(u, forward)
+}
+
+// Builder builds socks5:// and socks5h:// hops for a dialer.
+var Builder hop.Builder = hop.BuilderFunc(func(req hop.Request) (hop.ContextDialer, error) {
+	return NewURL(req.URL, req.Forward)
+})
+
+// NewURL is New with a parsed URL.
+func NewURL(u *url.URL, forward hop.ContextDialer) (*Hop, error) {
+	if err := hop.CheckURL(u); err != nil {
+		return nil, err
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "socks5", "socks5h":
+	default:
+		return nil, fmt.Errorf("hop %s: scheme %q is not socks5 or socks5h", hop.Mask(u.String()), u.Scheme)
+	}
+	if forward == nil {
+		return nil, fmt.Errorf("hop %s: nil forward dialer", hop.Mask(u.String()))
+	}
 	port := u.Port()
 	if port == "" {
 		port = "1080"
 	}
-	h := &socksHop{
-		name:       maskHop(u.String()),
+	h := &Hop{
+		name:       hop.Mask(u.String()),
 		proxyAddr:  net.JoinHostPort(u.Hostname(), port),
 		remoteName: strings.EqualFold(u.Scheme, "socks5h"),
 		forward:    forward,
@@ -60,7 +103,8 @@ func newSOCKSHop(u *url.URL, forward ContextDialer) (*socksHop, error) {
 	return h, nil
 }
 
-func (h *socksHop) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+// DialContext connects to addr through the proxy. Only TCP is supported.
+func (h *Hop) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 	default:
@@ -85,7 +129,7 @@ func (h *socksHop) DialContext(ctx context.Context, network, addr string) (net.C
 	}
 	conn, err := h.forward.DialContext(ctx, "tcp", h.proxyAddr)
 	if err != nil {
-		return nil, fmt.Errorf("%s: connecting to the proxy: %w", h.name, dialCause(err))
+		return nil, fmt.Errorf("%s: connecting to the proxy: %w", h.name, netx.DialCause(err))
 	}
 	if _, err := h.handshake.DialWithConn(ctx, conn, "tcp", target); err != nil {
 		conn.Close()

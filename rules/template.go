@@ -1,4 +1,4 @@
-package dialer
+package rules
 
 import (
 	"fmt"
@@ -46,6 +46,26 @@ func (t *template) literal() (string, bool) {
 func parseTemplate(s string, names map[string]int, re *regexp.Regexp) (*template, error) {
 	host, port, portOff := s, "", -1
 	t := &template{}
+	if strings.HasPrefix(s, `"`) {
+		// A quoted host is literal; only the port may hold references.
+		h, p, off, err := splitQuoted(s)
+		if err != nil {
+			return nil, err
+		}
+		t.host = []tmplPart{{lit: h, ref: refLit}}
+		if p == "" && off == 0 {
+			return t, nil
+		}
+		if t.port, err = parseParts(p, names, re); err != nil {
+			return nil, shift(err, off)
+		}
+		if lit, ok := partsLiteral(t.port); ok {
+			if _, err := parsePort(lit); err != nil {
+				return nil, errAt(off, "%v", err)
+			}
+		}
+		return t, nil
+	}
 	if strings.HasPrefix(s, "[") {
 		j := strings.IndexByte(s, ']')
 		if j < 0 {

@@ -1,4 +1,4 @@
-package dialer
+package ssh
 
 import (
 	"context"
@@ -6,77 +6,218 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/crypto/ssh"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/kafkadial/kafkadial/hop"
+	"github.com/kafkadial/kafkadial/internal/netx"
 )
 
-// sshHopKey identifies one SSH connection: every rule that reaches the same
-// user@host:port through the same dialer shares it.
-type sshHopKey struct {
-	forward    ContextDialer
+// DefaultConnectTimeout bounds an SSH connect (TCP, handshake and
+// authentication) when neither ssh_config's ConnectTimeout nor WithTimeout
+// says otherwise.
+const DefaultConnectTimeout = 10 * time.Second
+
+// ErrClosed is returned by dials through a hop after it was closed.
+var ErrClosed = errors.New("kafkadial: ssh hop closed")
+
+// An Option configures a Builder or a hop made by New.
+type Option func(*options)
+
+type options struct {
+	configSet  bool   // WithConfigFile was given
+	configPath string // its path; "" = read no ssh_config
+	getenv     func(string) string
+	timeout    time.Duration
+	log        *slog.Logger
+}
+
+// WithConfigFile reads the OpenSSH client configuration in path instead of
+// the default ~/.ssh/config and /etc/ssh/ssh_config, as `ssh -F path` does.
+// An empty path reads no file.
+func WithConfigFile(path string) Option {
+	return func(o *options) { o.configSet, o.configPath = true, path }
+}
+
+// WithGetenv reads HOME, SSH_AUTH_SOCK and the ${VAR}s of ssh_config
+// through getenv instead of os.Getenv.
+func WithGetenv(getenv func(string) string) Option {
+	return func(o *options) { o.getenv = getenv }
+}
+
+// WithTimeout bounds an SSH connect when ssh_config sets no ConnectTimeout
+// (default DefaultConnectTimeout).
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) { o.timeout = d }
+}
+
+// WithLogger sets the logger for connects and lost connections (Info and
+// Warn). The default discards. Credentials never reach it.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.log = l }
+}
+
+func newOptions(opts []Option) options {
+	o := options{getenv: os.Getenv}
+	for _, f := range opts {
+		if f != nil {
+			f(&o)
+		}
+	}
+	if o.getenv == nil {
+		o.getenv = os.Getenv
+	}
+	if o.timeout <= 0 {
+		o.timeout = DefaultConnectTimeout
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// New returns a hop through the SSH server that rawURL names
+// (ssh://[user[:password]@]host[:port], where host may be a Host alias of
+// ssh_config), reached through forward, with its ProxyJump chain. Close it
+// to end its connections.
+func New(rawURL string, forward hop.ContextDialer, opts ...Option) (*Hop, error) {
+	u, err := hop.ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	b := NewBuilder(opts...)
+	d, err := b.Build(hop.Request{URL: u, Forward: forward})
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	h := d.(*Hop)
+	h.owner = b
+	return h, nil
+}
+
+// A Builder builds ssh:// hops for a dialer, reading ssh_config once and
+// sharing one SSH connection among every rule that reaches the same
+// user@host:port through the same chain of hops. Close ends them all.
+type Builder struct {
+	opts options
+
+	mu       sync.Mutex
+	settings *sshSettings
+	hops     map[hopKey]*Hop
+	owned    []*Hop
+	closed   bool
+}
+
+var _ hop.Builder = (*Builder)(nil)
+
+// hopKey identifies one SSH connection of a Builder.
+type hopKey struct {
+	from       origin
 	user, addr string
 	password   string
 }
 
-// sshHop builds the hop for an ssh:// URL: the endpoint's ProxyJump chain
-// (when this is the first hop of the rule; a later hop is reached through
-// the hops the rule lists, as `ssh -J` overrides ProxyJump), then the
-// endpoint itself.
-func (d *Dialer) sshHop(c *config, u *url.URL, forward ContextDialer) (ContextDialer, error) {
-	s, err := c.sshSettings()
-	if err != nil {
-		return nil, err
-	}
-	ep, err := s.endpoint(u, sameDialer(forward, d.forward))
-	if err != nil {
-		return nil, err
-	}
-	fwd := forward
-	for _, j := range ep.jumps {
-		fwd = d.sshHopFor(c, j, fwd)
-	}
-	return d.sshHopFor(c, ep, fwd), nil
+// origin is what a hop is reached through: another hop of the same
+// Builder, or the chain of hops a rule wrote before it.
+type origin struct {
+	via   *Hop
+	chain string
 }
 
-func (d *Dialer) sshHopFor(c *config, ep *sshEndpoint, forward ContextDialer) *sshHop {
-	key := sshHopKey{user: ep.user, addr: ep.addr(), password: ep.password}
-	shared := comparableDialer(forward)
-	if shared {
-		key.forward = forward
-		if h, ok := c.hop.sshHops[key]; ok {
-			return h
+// NewBuilder returns a Builder. It reads no file until the first Build.
+func NewBuilder(opts ...Option) *Builder {
+	return &Builder{opts: newOptions(opts), hops: map[hopKey]*Hop{}}
+}
+
+// Build returns the hop for an ssh:// URL: the endpoint's ProxyJump chain
+// (when this is the first hop of the chain; a later hop is reached through
+// the hops before it, as `ssh -J` overrides ProxyJump), then the endpoint
+// itself.
+func (b *Builder) Build(req hop.Request) (hop.ContextDialer, error) {
+	if err := hop.CheckURL(req.URL); err != nil {
+		return nil, err
+	}
+	if !strings.EqualFold(req.URL.Scheme, "ssh") {
+		return nil, fmt.Errorf("hop %s: scheme %q is not ssh", hop.Mask(req.URL.String()), req.URL.Scheme)
+	}
+	if req.Forward == nil {
+		return nil, fmt.Errorf("hop %s: nil forward dialer", hop.Mask(req.URL.String()))
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, ErrClosed
+	}
+	if b.settings == nil {
+		s, err := newSettings(b.opts)
+		if err != nil {
+			return nil, err
 		}
+		b.settings = s
+	}
+	ep, err := b.settings.endpoint(req.URL, req.First())
+	if err != nil {
+		return nil, err
+	}
+	// Hops are shared by what reaches them: a hop of this Builder, or
+	// else the chain written before it (the same Chain, the same Forward).
+	from := origin{chain: req.Chain}
+	if h, ok := req.Forward.(*Hop); ok && h.builder == b {
+		from = origin{via: h}
+	}
+	fwd := req.Forward
+	for _, j := range ep.jumps {
+		h := b.hopFor(from, j, fwd)
+		fwd, from = h, origin{via: h}
+	}
+	return b.hopFor(from, ep, fwd), nil
+}
+
+func (b *Builder) hopFor(from origin, ep *sshEndpoint, forward hop.ContextDialer) *Hop {
+	key := hopKey{from: from, user: ep.user, addr: ep.addr(), password: ep.password}
+	if h, ok := b.hops[key]; ok {
+		return h
 	}
 	timeout := ep.connectTimeout
 	if timeout == 0 {
-		timeout = c.timeout
+		timeout = b.opts.timeout
 	}
-	if timeout == 0 {
-		timeout = DefaultTimeout
-	}
-	h := newSSHHop(ep, forward, timeout, d.log)
-	d.owned = append(d.owned, h)
-	if shared {
-		if c.hop.sshHops == nil {
-			c.hop.sshHops = map[sshHopKey]*sshHop{}
-		}
-		c.hop.sshHops[key] = h
-	}
+	h := newHop(ep, forward, timeout, b.opts.log)
+	h.builder = b
+	b.hops[key] = h
+	b.owned = append(b.owned, h)
 	return h
 }
 
-// sshHop is one SSH server used as a hop. It keeps one SSH connection and
+// Close ends every connection of the hops b built; dials through them then
+// fail with ErrClosed.
+func (b *Builder) Close() error {
+	b.mu.Lock()
+	owned := b.owned
+	b.owned, b.closed = nil, true
+	b.mu.Unlock()
+	for i := len(owned) - 1; i >= 0; i-- {
+		owned[i].Close()
+	}
+	return nil
+}
+
+// Hop is one SSH server used as a hop. It keeps one SSH connection and
 // opens a direct-tcpip channel on it for every dial. The connection is made
 // by the first dial that needs it; when it drops, the next dial makes a new
 // one, and concurrent dials wait for the same reconnect.
-type sshHop struct {
+type Hop struct {
 	ep             *sshEndpoint
-	forward        ContextDialer
+	forward        hop.ContextDialer
+	builder        *Builder // the Builder that made it
+	owner          *Builder // the Builder that New made for this hop alone
 	connectTimeout time.Duration
 	log            *slog.Logger
 
@@ -107,14 +248,14 @@ func (p *sshConnect) getStage() string {
 	return "connecting"
 }
 
-func newSSHHop(ep *sshEndpoint, forward ContextDialer, connectTimeout time.Duration, log *slog.Logger) *sshHop {
+func newHop(ep *sshEndpoint, forward hop.ContextDialer, connectTimeout time.Duration, log *slog.Logger) *Hop {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &sshHop{ep: ep, forward: forward, connectTimeout: connectTimeout, log: log, ctx: ctx, cancel: cancel}
+	return &Hop{ep: ep, forward: forward, connectTimeout: connectTimeout, log: log, ctx: ctx, cancel: cancel}
 }
 
 // DialContext opens a channel to addr through the bastion; the bastion
 // resolves and connects to it. The conn supports deadlines and CloseWrite.
-func (h *sshHop) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+func (h *Hop) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 	default:
@@ -138,7 +279,7 @@ func (h *sshHop) DialContext(ctx context.Context, network, addr string) (net.Con
 		if err == nil {
 			return conn, nil
 		}
-		var oce *ssh.OpenChannelError
+		var oce *gossh.OpenChannelError
 		if errors.As(err, &oce) {
 			return nil, fmt.Errorf("%s could not connect to %s: %w", h.ep, addr, err)
 		}
@@ -154,7 +295,7 @@ func (h *sshHop) DialContext(ctx context.Context, network, addr string) (net.Con
 }
 
 // conn returns the live SSH connection, connecting when there is none.
-func (h *sshHop) conn(ctx context.Context) (*sshConn, error) {
+func (h *Hop) conn(ctx context.Context) (*sshConn, error) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -183,7 +324,7 @@ func (h *sshHop) conn(ctx context.Context) (*sshConn, error) {
 // connect makes an SSH connection for everyone waiting on p. It runs on its
 // own, bounded by the connect timeout, so that one dial giving up does not
 // fail the others.
-func (h *sshHop) connect(p *sshConnect) {
+func (h *Hop) connect(p *sshConnect) {
 	defer h.wg.Done()
 	ctx, cancel := context.WithTimeout(h.ctx, h.connectTimeout)
 	defer cancel()
@@ -214,7 +355,7 @@ func (h *sshHop) connect(p *sshConnect) {
 }
 
 // watch notices the end of a connection.
-func (h *sshHop) watch(sc *sshConn) {
+func (h *Hop) watch(sc *sshConn) {
 	defer h.wg.Done()
 	err := sc.client.Wait()
 	if err == nil {
@@ -236,7 +377,7 @@ func (h *sshHop) watch(sc *sshConn) {
 // keepalive sends keepalive@openssh.com every ServerAliveInterval and ends
 // the connection when ServerAliveCountMax of them are unanswered, as
 // OpenSSH does: connections then fail instead of hanging.
-func (h *sshHop) keepalive(sc *sshConn) {
+func (h *Hop) keepalive(sc *sshConn) {
 	defer h.wg.Done()
 	interval, max := h.ep.aliveInterval, int32(h.ep.aliveCount)
 	if interval <= 0 {
@@ -267,8 +408,12 @@ func (h *sshHop) keepalive(sc *sshConn) {
 }
 
 // Close ends the SSH connection (and so every conn made through it) and
-// makes later dials fail with ErrClosed.
-func (h *sshHop) Close() error {
+// makes later dials fail with ErrClosed. A hop made by New also closes the
+// hops of its ProxyJump chain.
+func (h *Hop) Close() error {
+	if h.owner != nil {
+		defer h.owner.Close()
+	}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -289,7 +434,7 @@ func (h *sshHop) Close() error {
 // sshConn is one SSH connection.
 type sshConn struct {
 	name   string // the endpoint, for errors
-	client *ssh.Client
+	client *gossh.Client
 	raw    *trackedConn
 	local  net.Addr
 	dead   chan struct{} // closed when the connection has ended
@@ -348,16 +493,16 @@ type directTCPIP struct {
 // open opens a direct-tcpip channel to host:port.
 func (sc *sshConn) open(ctx context.Context, host string, port uint32, addr string) (net.Conn, error) {
 	type result struct {
-		ch  ssh.Channel
+		ch  gossh.Channel
 		err error
 	}
 	out := make(chan result, 1)
 	go func() {
-		ch, reqs, err := sc.client.OpenChannel("direct-tcpip", ssh.Marshal(&directTCPIP{
+		ch, reqs, err := sc.client.OpenChannel("direct-tcpip", gossh.Marshal(&directTCPIP{
 			Host: host, Port: port, OriginHost: "0.0.0.0", OriginPort: 0,
 		}))
 		if err == nil {
-			go ssh.DiscardRequests(reqs)
+			go gossh.DiscardRequests(reqs)
 		}
 		out <- result{ch, err}
 	}()
@@ -366,7 +511,7 @@ func (sc *sshConn) open(ctx context.Context, host string, port uint32, addr stri
 		if r.err != nil {
 			return nil, r.err
 		}
-		return newChannelConn(r.ch, sc, addr), nil
+		return newChannelConn(r.ch, sc.local, netx.AddrOf(addr), sc.lost), nil
 	case <-ctx.Done():
 		go func() {
 			if r := <-out; r.ch != nil {

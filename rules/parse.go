@@ -1,4 +1,4 @@
-package dialer
+package rules
 
 import (
 	"errors"
@@ -22,9 +22,9 @@ const (
 	matchRegexp                  // ~regexp over host:port
 )
 
-// rule is one parsed rule.
-type rule struct {
-	index  int
+// A Rule is one parsed rule: a match, a target and the hops to dial it
+// through. Rules are immutable once parsed; a Table matches them.
+type Rule struct {
 	source string // "rules.txt:3"
 	file   string // "rules.txt"
 	line   int
@@ -42,34 +42,57 @@ type rule struct {
 
 	keep          bool      // target "=": dial the address as asked
 	target        *template // nil when keep
+	targetText    string    // the target as written
 	literalTarget string    // the target when it has no references and names a port
 
-	via    []hopRef
-	viaStr string        // hops as shown in Route.Via (credentials masked)
-	hop    ContextDialer // built from via by New
+	via []Hop
 }
 
-type hopRef struct {
-	text string // as written
-	col  int
+// A Hop is one entry of a rule's via list, as written.
+type Hop struct {
+	Text string // a name registered with the dialer, or a URL (scheme://...)
+	Col  int    // 1-based byte column in the rule's line
 }
 
-// hopKey names a chain of hops: rules with the same chain share its dialer.
-func hopKey(hops []hopRef) string {
-	names := make([]string, len(hops))
-	for i, h := range hops {
-		names[i] = h.text
+// Source names where the rule was written, as "file:line" ("rules.txt:3").
+func (r *Rule) Source() string { return r.source }
+
+// File is the name of the rule's source: a file name, "KAFKADIAL_RULES" or
+// the name given with the text.
+func (r *Rule) File() string { return r.file }
+
+// Line and Col give the 1-based position of the rule's match.
+func (r *Rule) Line() int { return r.line }
+
+// Col is the 1-based byte column of the rule's match.
+func (r *Rule) Col() int { return r.col }
+
+// Match returns the rule's match as written, e.g. "kafka-{id}:29092".
+func (r *Rule) Match() string { return r.text }
+
+// Target returns the rule's target as written; "=" keeps the address.
+func (r *Rule) Target() string {
+	if r.keep {
+		return "="
 	}
-	return strings.Join(names, ",")
+	return r.targetText
 }
 
-// parseRules parses rule text. It returns every rule it could parse and every
-// error it found, so a checker can report them all; callers that need a single
-// error take the first.
-func parseRules(source, text string, first int) ([]*rule, []*RuleError) {
+// Keep reports whether the rule dials the address as asked (target "=").
+func (r *Rule) Keep() bool { return r.keep }
+
+// Via returns the rule's hops in dialling order (first hop first); nil
+// when the rule dials directly.
+func (r *Rule) Via() []Hop { return r.via }
+
+// Parse parses rule text from source (a file name or another label that
+// errors and Rule.Source name). It returns every rule it could parse and
+// every error it found, in the order written, so that a checker can report
+// them all; callers that need one error take the first.
+func Parse(source, text string) ([]*Rule, []*Error) {
 	var (
-		rules []*rule
-		errs  []*RuleError
+		rules []*Rule
+		errs  []*Error
 	)
 	for lineNo, line := range strings.Split(text, "\n") {
 		toks := tokenize(line)
@@ -80,7 +103,7 @@ func parseRules(source, text string, first int) ([]*rule, []*RuleError) {
 				continue
 			}
 			if i > start {
-				r, err := parseRule(source, lineNo+1, toks[start:i], first+len(rules))
+				r, err := parseRule(source, lineNo+1, toks[start:i])
 				if err != nil {
 					errs = append(errs, err)
 				} else {
@@ -125,12 +148,12 @@ func tokenize(line string) []token {
 	return toks
 }
 
-func parseRule(source string, line int, toks []token, index int) (*rule, *RuleError) {
-	fail := func(col int, format string, args ...any) *RuleError {
-		return &RuleError{Source: source, Line: line, Col: col, Err: fmt.Errorf(format, args...)}
+func parseRule(source string, line int, toks []token) (*Rule, *Error) {
+	fail := func(col int, format string, args ...any) *Error {
+		return &Error{Source: source, Line: line, Col: col, Err: fmt.Errorf(format, args...)}
 	}
 	m := toks[0]
-	r := &rule{index: index, source: source + ":" + strconv.Itoa(line), file: source, line: line, col: m.col, portCap: -1}
+	r := &Rule{source: source + ":" + strconv.Itoa(line), file: source, line: line, col: m.col, portCap: -1}
 	if m.text == "=>" {
 		return nil, fail(m.col, "expected an address pattern before =>")
 	}
@@ -157,7 +180,7 @@ func parseRule(source string, line int, toks []token, index int) (*rule, *RuleEr
 		if err != nil {
 			return nil, posErr(source, line, t.col, err)
 		}
-		r.target = tmpl
+		r.target, r.targetText = tmpl, t.text
 		if lit, ok := tmpl.literal(); ok && tmpl.port != nil {
 			r.literalTarget = lit
 		}
@@ -192,7 +215,7 @@ func parseRule(source string, line int, toks []token, index int) (*rule, *RuleEr
 			if !sep {
 				return nil, fail(col, "expected ',' between hops")
 			}
-			r.via = append(r.via, hopRef{text: part, col: col})
+			r.via = append(r.via, Hop{Text: part, Col: col})
 			sep = pi < len(parts)-1
 		}
 	}
@@ -202,14 +225,14 @@ func parseRule(source string, line int, toks []token, index int) (*rule, *RuleEr
 	return r, nil
 }
 
-// posErr turns an error carrying an offset into a RuleError.
-func posErr(source string, line, col int, err error) *RuleError {
+// posErr turns an error carrying an offset into a Error.
+func posErr(source string, line, col int, err error) *Error {
 	var oe *offsetError
 	if errors.As(err, &oe) {
 		col += oe.off
 		err = oe.err
 	}
-	return &RuleError{Source: source, Line: line, Col: col, Err: err}
+	return &Error{Source: source, Line: line, Col: col, Err: err}
 }
 
 // offsetError is an error at a byte offset within a token.
@@ -226,7 +249,7 @@ func errAt(off int, format string, args ...any) error {
 
 // parseMatch fills the match part of r and returns the names a target may
 // refer to, mapped to their capture slots.
-func (r *rule) parseMatch(s string) (map[string]int, error) {
+func (r *Rule) parseMatch(s string) (map[string]int, error) {
 	r.text = s
 	if strings.HasPrefix(s, "~") {
 		if len(s) == 1 {
@@ -246,12 +269,23 @@ func (r *rule) parseMatch(s string) (map[string]int, error) {
 		return names, nil
 	}
 
-	host, port, portOff, err := splitPattern(s)
+	var (
+		host, port string
+		portOff    int
+		err        error
+		names      = map[string]int{}
+	)
+	if strings.HasPrefix(s, `"`) {
+		host, port, portOff, err = splitQuoted(s)
+	} else {
+		host, port, portOff, err = splitPattern(s)
+	}
 	if err != nil {
 		return nil, err
 	}
-	names := map[string]int{}
 	switch {
+	case strings.HasPrefix(s, `"`):
+		r.kind, r.host = matchExact, canonicalHost(host)
 	case strings.Contains(host, "/"):
 		text := host
 		if strings.HasPrefix(text, "[") {
@@ -326,6 +360,62 @@ func unmapBits(p netip.Prefix) int {
 		return 96
 	}
 	return 0
+}
+
+// splitQuoted splits a token that starts with a quoted literal host:
+// "host" or "host":port. Inside the quotes no character is special; a
+// quote, ':' and control characters cannot appear (white space and ';'
+// end the token before the quote does).
+func splitQuoted(s string) (host, port string, portOff int, err error) {
+	end := strings.IndexByte(s[1:], '"')
+	if end < 0 {
+		return "", "", 0, errAt(0, "missing closing '\"' after the quoted host %q", s)
+	}
+	host, rest := s[1:1+end], s[2+end:]
+	if host == "" {
+		return "", "", 0, errAt(0, "empty quoted host")
+	}
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; c < 0x20 || c == 0x7f || c == ':' {
+			return "", "", 0, errAt(1+i, "unexpected %q in a quoted host (it is taken literally and cannot hold ':' or control characters; write an IPv6 address as [addr])", rune(c))
+		}
+	}
+	switch {
+	case rest == "":
+		return host, "", 0, nil
+	case rest[0] != ':':
+		return "", "", 0, errAt(2+end, "unexpected %q after the quoted host: expected :port", rest)
+	case len(rest) == 1:
+		return "", "", 0, errAt(3+end, "expected a port after ':'")
+	}
+	return host, rest[1:], 3 + end, nil
+}
+
+// QuoteHost returns host written so that a rule takes it literally: as it
+// is when it is a plain host name or IP address, in double quotes when it
+// holds characters the rule language gives a meaning to ('*', '{', '}',
+// '~', '=', ...). It fails for a host that no rule can name: empty, or
+// holding a quote, ':', white space, ';' or control characters.
+func QuoteHost(host string) (string, error) {
+	if host == "" {
+		return "", errors.New("empty host")
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		if a.Is6() {
+			return "[" + host + "]", nil
+		}
+		return host, nil
+	}
+	plain := host != "=" && !strings.HasPrefix(host, "~") && !strings.ContainsAny(host, "*{}") && checkHostChars(host) == nil
+	if plain {
+		return host, nil
+	}
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; c <= ' ' || c == 0x7f || strings.IndexByte("\":;#", c) >= 0 {
+			return "", fmt.Errorf("host %q holds %q, which no rule can name", host, rune(c))
+		}
+	}
+	return `"` + host + `"`, nil
 }
 
 // splitPattern splits "host[:port]" where host may be "[v6]" or "[v6]/bits".

@@ -1,4 +1,4 @@
-package dialer
+package ssh
 
 import (
 	"bytes"
@@ -13,9 +13,11 @@ import (
 	"slices"
 	"strings"
 
-	"golang.org/x/crypto/ssh"
+	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/kafkadial/kafkadial/internal/netx"
 )
 
 // HostKeyError is the cause of a failed dial when an SSH hop's host key is
@@ -41,7 +43,7 @@ func (e *HostKeyError) Error() string {
 	case len(e.Known) > 0:
 		var on []string
 		for _, k := range e.Known {
-			on = append(on, fmt.Sprintf("%s:%d has %s %s", k.Filename, k.Line, k.Key.Type(), ssh.FingerprintSHA256(k.Key)))
+			on = append(on, fmt.Sprintf("%s:%d has %s %s", k.Filename, k.Line, k.Key.Type(), gossh.FingerprintSHA256(k.Key)))
 		}
 		return fmt.Sprintf("host key for %s CHANGED: the server offered %s %s but %s; this may be a man-in-the-middle attack: if the key was rotated, remove the old line",
 			e.Host, e.KeyType, e.Fingerprint, strings.Join(on, ", "))
@@ -68,7 +70,7 @@ func firstOr(s []string, def string) string {
 
 // handshake connects to the endpoint through the forward dialer and runs the
 // SSH handshake, all within ctx.
-func (h *sshHop) handshake(ctx context.Context, p *sshConnect) (*sshConn, error) {
+func (h *Hop) handshake(ctx context.Context, p *sshConnect) (*sshConn, error) {
 	ep := h.ep
 	auth, notes, closeAuth, err := h.authMethods()
 	if err != nil {
@@ -82,19 +84,19 @@ func (h *sshHop) handshake(ctx context.Context, p *sshConnect) (*sshConn, error)
 	p.setStage("connecting to " + ep.addr())
 	raw, err := h.forward.DialContext(ctx, "tcp", ep.addr())
 	if err != nil {
-		return nil, fmt.Errorf("%s: connecting to %s: %w", ep, ep.addr(), dialCause(err))
+		return nil, fmt.Errorf("%s: connecting to %s: %w", ep, ep.addr(), netx.DialCause(err))
 	}
 	p.setStage("in the SSH handshake with " + ep.addr())
 	tc := &trackedConn{Conn: raw}
-	done := watchCtx(ctx, raw)
-	cfg := &ssh.ClientConfig{
+	done := netx.WatchCtx(ctx, raw)
+	cfg := &gossh.ClientConfig{
 		User:              ep.user,
 		Auth:              auth,
 		HostKeyCallback:   hostKey,
 		HostKeyAlgorithms: algos,
-		Config:            ssh.Config{Ciphers: ep.ciphers},
+		Config:            gossh.Config{Ciphers: ep.ciphers},
 	}
-	c, chans, reqs, err := ssh.NewClientConn(tc, ep.knownHostsName(), cfg)
+	c, chans, reqs, err := gossh.NewClientConn(tc, ep.knownHostsName(), cfg)
 	ctxErr := done()
 	if err == nil && ctxErr != nil {
 		// The handshake finished as ctx ended: the interrupt may have
@@ -114,7 +116,7 @@ func (h *sshHop) handshake(ctx context.Context, p *sshConnect) (*sshConn, error)
 	}
 	return &sshConn{
 		name:   ep.String(),
-		client: ssh.NewClient(c, chans, reqs),
+		client: gossh.NewClient(c, chans, reqs),
 		raw:    tc,
 		local:  raw.LocalAddr(),
 		dead:   make(chan struct{}),
@@ -125,13 +127,13 @@ func (h *sshHop) handshake(ctx context.Context, p *sshConnect) (*sshConn, error)
 // matching IdentityFile first; only those under IdentitiesOnly), then the
 // identity files the agent does not hold, then the URL's password. notes
 // explain keys that could not be offered.
-func (h *sshHop) authMethods() (methods []ssh.AuthMethod, notes []string, closeFn func(), err error) {
+func (h *Hop) authMethods() (methods []gossh.AuthMethod, notes []string, closeFn func(), err error) {
 	ep := h.ep
 	closeFn = func() {}
 	type identity struct {
 		path      string
-		signer    ssh.Signer    // nil when encrypted
-		pub       ssh.PublicKey // nil when unknown
+		signer    gossh.Signer    // nil when encrypted
+		pub       gossh.PublicKey // nil when unknown
 		encrypted bool
 	}
 	var ids []identity
@@ -146,14 +148,14 @@ func (h *sshHop) authMethods() (methods []ssh.AuthMethod, notes []string, closeF
 			}
 			return nil, nil, closeFn, fmt.Errorf("%s: identity %w", ep, err)
 		}
-		signer, err := ssh.ParsePrivateKey(b)
-		var pme *ssh.PassphraseMissingError
+		signer, err := gossh.ParsePrivateKey(b)
+		var pme *gossh.PassphraseMissingError
 		switch {
 		case errors.As(err, &pme):
 			id := identity{path: p, pub: pme.PublicKey, encrypted: true}
 			if id.pub == nil {
 				if pb, err := os.ReadFile(p + ".pub"); err == nil {
-					id.pub, _, _, _, _ = ssh.ParseAuthorizedKey(pb)
+					id.pub, _, _, _, _ = gossh.ParseAuthorizedKey(pb)
 				}
 			}
 			ids = append(ids, id)
@@ -164,7 +166,7 @@ func (h *sshHop) authMethods() (methods []ssh.AuthMethod, notes []string, closeF
 		}
 	}
 
-	var agentSigners []ssh.Signer
+	var agentSigners []gossh.Signer
 	if ep.agent != "" {
 		conn, err := net.Dial("unix", ep.agent)
 		if err != nil {
@@ -178,18 +180,18 @@ func (h *sshHop) authMethods() (methods []ssh.AuthMethod, notes []string, closeF
 		}
 	}
 
-	var signers []ssh.Signer
+	var signers []gossh.Signer
 	var shown []string
 	offered := map[string]bool{}
-	add := func(s ssh.Signer, from string) {
+	add := func(s gossh.Signer, from string) {
 		k := string(s.PublicKey().Marshal())
 		if !offered[k] {
 			offered[k] = true
 			signers = append(signers, s)
-			shown = append(shown, from+" "+ssh.FingerprintSHA256(s.PublicKey()))
+			shown = append(shown, from+" "+gossh.FingerprintSHA256(s.PublicKey()))
 		}
 	}
-	inAgent := func(pub ssh.PublicKey) ssh.Signer {
+	inAgent := func(pub gossh.PublicKey) gossh.Signer {
 		if pub == nil {
 			return nil
 		}
@@ -224,13 +226,13 @@ func (h *sshHop) authMethods() (methods []ssh.AuthMethod, notes []string, closeF
 	}
 
 	if len(signers) > 0 {
-		methods = append(methods, ssh.PublicKeys(signers...))
+		methods = append(methods, gossh.PublicKeys(signers...))
 		notes = append([]string{"offered " + strings.Join(shown, ", ")}, notes...)
 	}
 	if ep.hasPassword {
 		pw := ep.password
-		methods = append(methods, ssh.Password(pw),
-			ssh.KeyboardInteractive(func(_, _ string, questions []string, _ []bool) ([]string, error) {
+		methods = append(methods, gossh.Password(pw),
+			gossh.KeyboardInteractive(func(_, _ string, questions []string, _ []bool) ([]string, error) {
 				answers := make([]string, len(questions))
 				for i := range answers {
 					answers[i] = pw
@@ -256,7 +258,7 @@ func (h *sshHop) authMethods() (methods []ssh.AuthMethod, notes []string, closeF
 // hostKeyCallback verifies host keys against known_hosts as OpenSSH does,
 // and returns the host key algorithms to prefer: those of the keys on file
 // for the host, so that a server with several keys offers the one we know.
-func (h *sshHop) hostKeyCallback() (ssh.HostKeyCallback, []string, error) {
+func (h *Hop) hostKeyCallback() (gossh.HostKeyCallback, []string, error) {
 	ep := h.ep
 	var files, consulted []string
 	for _, f := range append(slices.Clone(ep.knownHosts), ep.globalKnown...) {
@@ -270,7 +272,7 @@ func (h *sshHop) hostKeyCallback() (ssh.HostKeyCallback, []string, error) {
 			consulted = append(consulted, f)
 		}
 	}
-	var db ssh.HostKeyCallback
+	var db gossh.HostKeyCallback
 	if len(files) > 0 {
 		var err error
 		if db, err = knownhosts.New(files...); err != nil {
@@ -279,10 +281,10 @@ func (h *sshHop) hostKeyCallback() (ssh.HostKeyCallback, []string, error) {
 	}
 	name := ep.knownHostsName()
 	algos := preferredHostKeyAlgos(db, name)
-	cb := func(hostname string, _ net.Addr, key ssh.PublicKey) error {
+	cb := func(hostname string, _ net.Addr, key gossh.PublicKey) error {
 		var known []knownhosts.KnownKey
 		if db != nil {
-			err := db(hostname, hopAddr(hostname), key)
+			err := db(hostname, netx.Addr(hostname), key)
 			if err == nil {
 				return nil
 			}
@@ -291,7 +293,7 @@ func (h *sshHop) hostKeyCallback() (ssh.HostKeyCallback, []string, error) {
 			switch {
 			case errors.As(err, &re):
 				return &HostKeyError{Host: knownhosts.Normalize(hostname), KeyType: key.Type(),
-					Fingerprint: ssh.FingerprintSHA256(key), Files: consulted, Revoked: true}
+					Fingerprint: gossh.FingerprintSHA256(key), Files: consulted, Revoked: true}
 			case errors.As(err, &ke):
 				known = ke.Want
 			default:
@@ -299,7 +301,7 @@ func (h *sshHop) hostKeyCallback() (ssh.HostKeyCallback, []string, error) {
 			}
 		}
 		hke := &HostKeyError{Host: knownhosts.Normalize(hostname), KeyType: key.Type(),
-			Fingerprint: ssh.FingerprintSHA256(key), Files: consulted, Known: known}
+			Fingerprint: gossh.FingerprintSHA256(key), Files: consulted, Known: known}
 		if len(known) > 0 {
 			if ep.strict == "no" {
 				h.log.LogAttrs(context.Background(), slog.LevelWarn, "kafkadial: accepting a changed host key (StrictHostKeyChecking no)",
@@ -325,7 +327,7 @@ func (h *sshHop) hostKeyCallback() (ssh.HostKeyCallback, []string, error) {
 }
 
 // appendKnownHost adds a known_hosts line, as OpenSSH does for accept-new.
-func appendKnownHost(file, hostname string, key ssh.PublicKey, hash bool) error {
+func appendKnownHost(file, hostname string, key gossh.PublicKey, hash bool) error {
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		return err
 	}
@@ -354,28 +356,28 @@ func appendKnownHost(file, hostname string, key ssh.PublicKey, hash bool) error 
 // probeKey matches no known_hosts line: checking it lists the keys on file.
 type probeKey struct{}
 
-func (probeKey) Type() string                        { return "kafkadial-probe" }
-func (probeKey) Marshal() []byte                     { return []byte("kafkadial-probe") }
-func (probeKey) Verify([]byte, *ssh.Signature) error { return errors.New("probe key") }
+func (probeKey) Type() string                          { return "kafkadial-probe" }
+func (probeKey) Marshal() []byte                       { return []byte("kafkadial-probe") }
+func (probeKey) Verify([]byte, *gossh.Signature) error { return errors.New("probe key") }
 
-func preferredHostKeyAlgos(db ssh.HostKeyCallback, name string) []string {
+func preferredHostKeyAlgos(db gossh.HostKeyCallback, name string) []string {
 	if db == nil {
 		return nil
 	}
 	var ke *knownhosts.KeyError
-	if err := db(name, hopAddr(name), probeKey{}); !errors.As(err, &ke) || len(ke.Want) == 0 {
+	if err := db(name, netx.Addr(name), probeKey{}); !errors.As(err, &ke) || len(ke.Want) == 0 {
 		return nil
 	}
 	var algos []string
 	for _, k := range ke.Want {
 		switch t := k.Key.Type(); t {
-		case ssh.KeyAlgoRSA:
-			algos = append(algos, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA)
+		case gossh.KeyAlgoRSA:
+			algos = append(algos, gossh.KeyAlgoRSASHA512, gossh.KeyAlgoRSASHA256, gossh.KeyAlgoRSA)
 		default:
 			algos = append(algos, t)
 		}
 	}
-	for _, a := range ssh.SupportedAlgorithms().HostKeys {
+	for _, a := range gossh.SupportedAlgorithms().HostKeys {
 		algos = append(algos, a)
 	}
 	var out []string

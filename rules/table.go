@@ -1,9 +1,11 @@
-package dialer
+package rules
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -33,8 +35,10 @@ func (m *matchResult) get(ref int) string {
 // index (regexps, "*") are scanned. Every index keeps rule numbers in
 // ascending order, so the first match of each is the earliest, and the
 // earliest of those is the first rule in written order that matches.
-type table struct {
-	rules      []*rule
+//
+// A Table is immutable and safe for concurrent use.
+type Table struct {
+	rules      []*Rule
 	exact      map[string][]int32
 	prefix     map[string][]int32
 	suffix     map[string][]int32
@@ -45,8 +49,9 @@ type table struct {
 	linear     []int32
 }
 
-func newTable(rules []*rule) *table {
-	t := &table{
+// NewTable indexes rules; on a tie the rule earlier in the slice wins.
+func NewTable(rules []*Rule) *Table {
+	t := &Table{
 		rules:  rules,
 		exact:  map[string][]int32{},
 		prefix: map[string][]int32{},
@@ -89,9 +94,9 @@ func addLen(lens []int, n int) []int {
 }
 
 // lookup finds the first rule that matches host (canonical) and port.
-func (t *table) lookup(host, port string, portNum int, m *matchResult) *rule {
+func (t *Table) lookup(host, port string, portNum int, m *matchResult) *Rule {
 	var cand matchResult
-	best := t.first(host, int32(len(t.rules)), func(r *rule) bool {
+	best := t.first(host, int32(len(t.rules)), func(r *Rule) bool {
 		if !r.matches(host, port, portNum, &cand) {
 			return false
 		}
@@ -108,7 +113,7 @@ func (t *table) lookup(host, port string, portNum int, m *matchResult) *rule {
 // the indexes offer for host, that ok accepts; limit when there is none.
 // ok is called for candidates in ascending order within each index, and
 // never for a rule after the best found so far.
-func (t *table) first(host string, limit int32, ok func(*rule) bool) int32 {
+func (t *Table) first(host string, limit int32, ok func(*Rule) bool) int32 {
 	best := limit
 	try := func(ids []int32) {
 		for _, id := range ids {
@@ -149,7 +154,7 @@ func (t *table) first(host string, limit int32, ok func(*rule) bool) int32 {
 }
 
 // matches reports whether r matches, filling m.
-func (r *rule) matches(host, port string, portNum int, m *matchResult) bool {
+func (r *Rule) matches(host, port string, portNum int, m *matchResult) bool {
 	*m = matchResult{host: host, port: port}
 	if r.port != 0 && r.port != portNum {
 		return false
@@ -191,3 +196,43 @@ func maybeIP(host string) bool {
 	}
 	return true
 }
+
+// Lookup finds the first rule, in written order, that matches addr
+// (host:port) and the address that rule sends a dial to. With no matching
+// rule it returns a nil *Rule and addr itself. Host names match case
+// insensitively and without a trailing dot; IP addresses match in canonical
+// form (IPv4-mapped IPv6 as IPv4, zones ignored).
+//
+// Lookup does not allocate unless the target is built from captures.
+func (t *Table) Lookup(addr string) (*Rule, string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, "", err
+	}
+	portNum, err := strconv.Atoi(port)
+	if err != nil || portNum < 0 || portNum > 65535 {
+		return nil, "", &net.AddrError{Err: "invalid port", Addr: addr}
+	}
+	key := canonicalHost(host)
+	if strings.IndexByte(key, ':') >= 0 {
+		if a, err := netip.ParseAddr(key); err == nil {
+			key = canonicalIP(a)
+		}
+	}
+	var m matchResult
+	r := t.lookup(key, port, portNum, &m)
+	switch {
+	case r == nil || r.keep:
+		return r, addr, nil
+	case r.literalTarget != "":
+		return r, r.literalTarget, nil
+	}
+	target, err := r.target.expand(&m)
+	if err != nil {
+		return r, "", fmt.Errorf("%s: %w", r.source, err)
+	}
+	return r, target, nil
+}
+
+// Rules returns the table's rules in written order.
+func (t *Table) Rules() []*Rule { return t.rules }

@@ -1,4 +1,15 @@
-package dialer
+// Package httpconnect is a hop through an HTTP proxy with the CONNECT
+// method (RFC 9110 section 9.3.6), sending basic credentials when the URL
+// has a user.
+//
+//	h, err := httpconnect.New("http://user:secret@127.0.0.1:3128", &net.Dialer{})
+//	if err != nil { ... }
+//	conn, err := h.DialContext(ctx, "tcp", "kafka-1:9092")
+//
+// A proxy that refuses the credentials fails the dial with an error
+// wrapping [ErrProxyAuth]. Rules name it as "via http://host:port"; the
+// dialer builds it with [Builder].
+package httpconnect
 
 import (
 	"bufio"
@@ -11,24 +22,57 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/kafkadial/kafkadial/hop"
+	"github.com/kafkadial/kafkadial/internal/netx"
 )
 
-// httpHop dials through an HTTP proxy with the CONNECT method (RFC 9110
-// 9.3.6), sending basic credentials when the hop URL has a user.
-type httpHop struct {
+// Hop dials through an HTTP proxy with CONNECT. Once the proxy has said
+// 200, the connection it returns is the one its forward dialer made to the
+// proxy (bytes the proxy sent early are read first), so deadlines and
+// CloseWrite work as they do on that connection.
+type Hop struct {
 	name      string // masked URL, for errors
 	proxyAddr string
 	auth      string // the Proxy-Authorization value, or ""
-	forward   ContextDialer
+	forward   hop.ContextDialer
 }
 
-func newHTTPHop(u *url.URL, forward ContextDialer) (*httpHop, error) {
+var _ hop.ContextDialer = (*Hop)(nil)
+
+// New returns a hop through the proxy that rawURL names
+// (http://[user:password@]host[:port], port 80 by default), reached through
+// forward.
+func New(rawURL string, forward hop.ContextDialer) (*Hop, error) {
+	u, err := hop.ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return NewURL(u, forward)
+}
+
+// Builder builds http:// hops for a dialer.
+var Builder hop.Builder = hop.BuilderFunc(func(req hop.Request) (hop.ContextDialer, error) {
+	return NewURL(req.URL, req.Forward)
+})
+
+// NewURL is New with a parsed URL.
+func NewURL(u *url.URL, forward hop.ContextDialer) (*Hop, error) {
+	if err := hop.CheckURL(u); err != nil {
+		return nil, err
+	}
+	if !strings.EqualFold(u.Scheme, "http") {
+		return nil, fmt.Errorf("hop %s: scheme %q is not http", hop.Mask(u.String()), u.Scheme)
+	}
+	if forward == nil {
+		return nil, fmt.Errorf("hop %s: nil forward dialer", hop.Mask(u.String()))
+	}
 	port := u.Port()
 	if port == "" {
 		port = "80"
 	}
-	h := &httpHop{
-		name:      maskHop(u.String()),
+	h := &Hop{
+		name:      hop.Mask(u.String()),
 		proxyAddr: net.JoinHostPort(u.Hostname(), port),
 		forward:   forward,
 	}
@@ -43,7 +87,8 @@ func newHTTPHop(u *url.URL, forward ContextDialer) (*httpHop, error) {
 // with 407 Proxy Authentication Required.
 var ErrProxyAuth = errors.New("proxy authentication required")
 
-func (h *httpHop) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+// DialContext connects to addr through the proxy. Only TCP is supported.
+func (h *Hop) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 	default:
@@ -57,9 +102,9 @@ func (h *httpHop) DialContext(ctx context.Context, network, addr string) (net.Co
 	}
 	conn, err := h.forward.DialContext(ctx, "tcp", h.proxyAddr)
 	if err != nil {
-		return nil, fmt.Errorf("%s: connecting to the proxy: %w", h.name, dialCause(err))
+		return nil, fmt.Errorf("%s: connecting to the proxy: %w", h.name, netx.DialCause(err))
 	}
-	done := watchCtx(ctx, conn)
+	done := netx.WatchCtx(ctx, conn)
 	br, err := h.connect(conn, addr)
 	if cerr := done(); cerr != nil {
 		if err == nil {
@@ -79,7 +124,7 @@ func (h *httpHop) DialContext(ctx context.Context, network, addr string) (net.Co
 	return conn, nil
 }
 
-func (h *httpHop) connect(conn net.Conn, addr string) (*bufio.Reader, error) {
+func (h *Hop) connect(conn net.Conn, addr string) (*bufio.Reader, error) {
 	var b strings.Builder
 	b.WriteString("CONNECT " + addr + " HTTP/1.1\r\nHost: " + addr + "\r\n")
 	if h.auth != "" {

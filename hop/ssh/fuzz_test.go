@@ -1,4 +1,4 @@
-package dialer
+package ssh
 
 import (
 	"net/url"
@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/kevinburke/ssh_config"
+
+	"github.com/kafkadial/kafkadial/internal/netx"
 )
 
 // FuzzSSHEndpoint feeds ssh_config text and a hop URL through the endpoint
@@ -60,7 +62,7 @@ func FuzzParseJump(f *testing.F) {
 			t.Fatalf("parseJump(%q) gave no host", s)
 		}
 		if port != "" {
-			if _, err := parsePort(port); err != nil {
+			if _, err := netx.ParsePort(port); err != nil {
 				t.Fatalf("parseJump(%q) gave bad port %q", s, port)
 			}
 		}

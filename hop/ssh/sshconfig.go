@@ -1,4 +1,4 @@
-package dialer
+package ssh
 
 import (
 	"bytes"
@@ -14,25 +14,9 @@ import (
 	"time"
 
 	"github.com/kevinburke/ssh_config"
-)
 
-// WithSSHConfig makes ssh:// hops read the OpenSSH client configuration in
-// path instead of the default ~/.ssh/config and /etc/ssh/ssh_config, as
-// `ssh -F path` does. An empty path reads no file.
-//
-// SSH hops honour, for the host alias written in the rule: HostName, User,
-// Port, IdentityFile, IdentitiesOnly, IdentityAgent, ProxyJump,
-// UserKnownHostsFile, GlobalKnownHostsFile, StrictHostKeyChecking (yes, ask,
-// accept-new, no), HostKeyAlias, ConnectTimeout, ServerAliveInterval,
-// ServerAliveCountMax and Ciphers. HOME and SSH_AUTH_SOCK are read through
-// the function given to WithGetenv, when there is one.
-func WithSSHConfig(path string) Option {
-	return func(c *config) error {
-		c.hop.sshConfigSet = true
-		c.hop.sshConfigPath = path
-		return nil
-	}
-}
+	"github.com/kafkadial/kafkadial/internal/netx"
+)
 
 // sshSettings is the ssh_config of one Dialer: the files read, first one
 // wins per keyword, as OpenSSH reads ~/.ssh/config before the system file.
@@ -45,15 +29,9 @@ type sshSettings struct {
 	timeout time.Duration // the dialer's, the default ConnectTimeout
 }
 
-func (c *config) sshSettings() (*sshSettings, error) {
-	if c.hop.ssh != nil {
-		return c.hop.ssh, nil
-	}
-	getenv := c.getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	s := &sshSettings{getenv: getenv, timeout: c.timeout}
+func newSettings(o options) (*sshSettings, error) {
+	getenv := o.getenv
+	s := &sshSettings{getenv: getenv, timeout: o.timeout}
 	s.home = getenv("HOME")
 	if s.home == "" {
 		if u, err := user.Current(); err == nil {
@@ -67,9 +45,9 @@ func (c *config) sshSettings() (*sshSettings, error) {
 	}
 	var paths []string
 	switch {
-	case c.hop.sshConfigSet && c.hop.sshConfigPath != "":
-		paths = []string{c.hop.sshConfigPath}
-	case !c.hop.sshConfigSet:
+	case o.configSet && o.configPath != "":
+		paths = []string{o.configPath}
+	case !o.configSet:
 		if s.home != "" {
 			paths = append(paths, filepath.Join(s.home, ".ssh", "config"))
 		}
@@ -78,7 +56,7 @@ func (c *config) sshSettings() (*sshSettings, error) {
 	for i, p := range paths {
 		b, err := os.ReadFile(p)
 		if err != nil {
-			if errors.Is(err, os.ErrNotExist) && !(c.hop.sshConfigSet && i == 0) {
+			if errors.Is(err, os.ErrNotExist) && !(o.configSet && i == 0) {
 				continue // the default files are optional
 			}
 			return nil, fmt.Errorf("reading ssh config: %w", err)
@@ -90,7 +68,6 @@ func (c *config) sshSettings() (*sshSettings, error) {
 		s.files = append(s.files, cfg)
 		s.names = append(s.names, p)
 	}
-	c.hop.ssh = s
 	return s, nil
 }
 
@@ -243,7 +220,7 @@ func (s *sshSettings) resolve(alias, userName, port string, proxyJump bool, dept
 	case port != "":
 		e.port = port
 	case cfgPort != "":
-		if n, err := parsePort(cfgPort); err != nil || n == 0 {
+		if n, err := netx.ParsePort(cfgPort); err != nil || n == 0 {
 			return nil, bad("Port", cfgPort, "not a port number")
 		}
 		e.port = cfgPort
@@ -422,7 +399,7 @@ func parseJump(s string) (userName, host, port string, err error) {
 		return "", "", "", fmt.Errorf("bad host %q", host)
 	}
 	if port != "" {
-		if n, err := parsePort(port); err != nil || n == 0 {
+		if n, err := netx.ParsePort(port); err != nil || n == 0 {
 			return "", "", "", fmt.Errorf("bad port %q", port)
 		}
 	}

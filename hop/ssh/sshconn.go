@@ -1,4 +1,4 @@
-package dialer
+package ssh
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/crypto/ssh"
+	gossh "golang.org/x/crypto/ssh"
 )
 
 // readChunk is the size of the buffers a channelConn reads into: one SSH
@@ -29,8 +29,8 @@ const readChunk = 32 << 10
 // on TCP, and the conn is unusable after it (Kafka clients drop a conn on any
 // write error anyway).
 type channelConn struct {
-	ch           ssh.Channel
-	sc           *sshConn
+	ch           gossh.Channel
+	lost         func() error // why the connection under ch ended, or nil
 	laddr, raddr net.Addr
 
 	// read side: the pump sends chunks; Read consumes them.
@@ -62,12 +62,27 @@ var (
 	_ interface{ CloseWrite() error } = (*channelConn)(nil)
 )
 
-func newChannelConn(ch ssh.Channel, sc *sshConn, target string) *channelConn {
+// NewChannelConn returns a net.Conn over ch, an SSH channel that carries a
+// byte stream (direct-tcpip, or a session's stdin/stdout), with what
+// x/crypto/ssh's channels lack: read and write deadlines (a Read or Write
+// that passes its deadline fails with an error whose Timeout() is true, and
+// a Write interrupted so closes the conn) and CloseWrite (SSH EOF). local
+// and remote are what LocalAddr and RemoteAddr report. lost, when not nil,
+// is asked at the end of the stream: a non-nil error it returns (the SSH
+// connection under the channel failed) is reported instead of io.EOF.
+func NewChannelConn(ch gossh.Channel, local, remote net.Addr, lost func() error) net.Conn {
+	return newChannelConn(ch, local, remote, lost)
+}
+
+func newChannelConn(ch gossh.Channel, local, remote net.Addr, lost func() error) *channelConn {
+	if lost == nil {
+		lost = func() error { return nil }
+	}
 	c := &channelConn{
 		ch:      ch,
-		sc:      sc,
-		laddr:   sc.local,
-		raddr:   addrOf(target),
+		lost:    lost,
+		laddr:   local,
+		raddr:   remote,
 		chunks:  make(chan chunk, 4),
 		free:    make(chan []byte, 5),
 		rdl:     newDeadline(nil),
@@ -89,7 +104,7 @@ func (c *channelConn) pump() {
 		}
 		n, err := c.ch.Read(buf)
 		if err == io.EOF {
-			if lost := c.sc.lost(); lost != nil {
+			if lost := c.lost(); lost != nil {
 				err = lost
 			}
 		}
@@ -166,7 +181,7 @@ func (c *channelConn) Write(p []byte) (int, error) {
 		case c.isClosed():
 			err = net.ErrClosed
 		default:
-			if lost := c.sc.lost(); lost != nil {
+			if lost := c.lost(); lost != nil {
 				err = lost
 			} else if err == io.EOF {
 				err = errors.New("broken pipe: the target closed the connection")
