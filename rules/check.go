@@ -116,6 +116,9 @@ func matchText(r *Rule) string {
 	switch r.kind {
 	case matchExact:
 		host = r.host
+		if q, err := QuoteHost(host); err == nil && !strings.HasPrefix(q, "[") {
+			host = q
+		}
 	case matchGlob:
 		host = r.glob.text
 	case matchCIDR:

@@ -76,7 +76,7 @@ func (s *sshSettings) get(alias, key, def string) (string, error) {
 	for i, f := range s.files {
 		v, err := f.Get(alias, key)
 		if err != nil {
-			return "", fmt.Errorf("ssh config %s: %w", s.names[i], err)
+			return "", fmt.Errorf("ssh config %s: %s", netx.Printable(s.names[i]), netx.Printable(err.Error()))
 		}
 		if v != "" {
 			return v, nil
@@ -91,7 +91,7 @@ func (s *sshSettings) getAll(alias, key string) ([]string, error) {
 	for i, f := range s.files {
 		v, err := f.GetAll(alias, key)
 		if err != nil {
-			return nil, fmt.Errorf("ssh config %s: %w", s.names[i], err)
+			return nil, fmt.Errorf("ssh config %s: %s", netx.Printable(s.names[i]), netx.Printable(err.Error()))
 		}
 		all = append(all, v...)
 	}
@@ -140,7 +140,7 @@ func (e *sshEndpoint) String() string {
 	if e.alias != e.host || e.port != "22" {
 		s += " (" + e.addr() + ")"
 	}
-	return s
+	return netx.Printable(s)
 }
 
 // Defaults used when ssh_config does not say (OpenSSH has no keepalive by
@@ -166,7 +166,7 @@ func (s *sshSettings) endpoint(u *url.URL, proxyJump bool) (*sshEndpoint, error)
 
 func (s *sshSettings) resolve(alias, userName, port string, proxyJump bool, depth int) (*sshEndpoint, error) {
 	if depth > maxProxyJumpDepth {
-		return nil, fmt.Errorf("ProxyJump for %s nests more than %d hops deep (a loop?)", alias, maxProxyJumpDepth)
+		return nil, fmt.Errorf("ProxyJump for %q nests more than %d hops deep (a loop?)", alias, maxProxyJumpDepth)
 	}
 	e := &sshEndpoint{alias: alias}
 	var err error
@@ -202,7 +202,7 @@ func (s *sshSettings) resolve(alias, userName, port string, proxyJump bool, dept
 		return nil, err
 	}
 	bad := func(key, val, why string) error {
-		return fmt.Errorf("ssh config for %s: %s %q: %s", alias, key, val, why)
+		return fmt.Errorf("ssh config for %q: %s %q: %s", alias, key, val, why)
 	}
 
 	// Tokens are expanded in the order OpenSSH gives them meaning: the
@@ -234,7 +234,7 @@ func (s *sshSettings) resolve(alias, userName, port string, proxyJump bool, dept
 		e.user = s.local
 	}
 	if e.user == "" {
-		return nil, fmt.Errorf("no user for ssh host %s: give one as ssh://user@host or with User in ssh_config", alias)
+		return nil, fmt.Errorf("no user for ssh host %q: give one as ssh://user@host or with User in ssh_config", alias)
 	}
 	tokens := map[byte]string{'h': e.host, 'n': alias, 'p': e.port, 'r': e.user}
 	path := func(key, val string) (string, error) {
@@ -386,7 +386,13 @@ func parseJump(s string) (userName, host, port string, err error) {
 		if u.Hostname() == "" {
 			return "", "", "", errors.New("no host")
 		}
-		return u.User.Username(), u.Hostname(), u.Port(), nil
+		userName, host, port = u.User.Username(), u.Hostname(), u.Port()
+		if port != "" {
+			if _, err := netx.ParsePort(port); err != nil {
+				return "", "", "", fmt.Errorf("bad port %q", port)
+			}
+		}
+		return userName, host, port, nil
 	}
 	if i := strings.LastIndexByte(s, '@'); i >= 0 {
 		userName, s = s[:i], s[i+1:]
@@ -432,7 +438,7 @@ func (s *sshSettings) expand(v string, tokens map[byte]string) (string, error) {
 			default:
 				val, ok := tokens[t]
 				if !ok {
-					return "", fmt.Errorf("token %%%c is not supported here", t)
+					return "", fmt.Errorf("token %q is not supported here", "%"+string(rune(t)))
 				}
 				b.WriteString(val)
 			}
@@ -446,7 +452,7 @@ func (s *sshSettings) expand(v string, tokens map[byte]string) (string, error) {
 			name := v[i+2 : i+end]
 			val := s.getenv(name)
 			if val == "" {
-				return "", fmt.Errorf("environment variable %s is not set", name)
+				return "", fmt.Errorf("environment variable %q is not set", name)
 			}
 			b.WriteString(val)
 			i += end
