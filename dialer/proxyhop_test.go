@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/kafkadial/kafkadial/internal/testnet"
+	"github.com/kafkadial/kafkadial/internal/testpeers"
 )
 
 func TestSOCKS5Hop(t *testing.T) {
 	echo := echoServer(t, nil)
 	_, echoPort, _ := net.SplitHostPort(echo)
-	proxy, _ := startMicrosocks(t, "kafka", "pa:ss@word")
+	proxy, _ := testpeers.StartMicrosocks(t, "kafka", "pa:ss@word")
 	user := "kafka:pa%3Ass%40word@"
 	d, err := New(hopEnv(), WithTimeout(5*time.Second), WithRules(
 		"h:1 => localhost:"+echoPort+" via socks5h://"+user+proxy+"\n"+
@@ -56,7 +57,7 @@ func TestSOCKS5Hop(t *testing.T) {
 
 func TestHTTPConnectHop(t *testing.T) {
 	echo := echoServer(t, nil)
-	proxy := startTinyproxy(t, "kafka", "s3cret")
+	proxy := testpeers.StartTinyproxy(t, "kafka", "s3cret")
 	d, err := New(hopEnv(), WithTimeout(5*time.Second), WithRules(
 		"ok:1 => "+echo+" via http://kafka:s3cret@"+proxy+"\n"+
 			"noauth:1 => "+echo+" via http://"+proxy+"\n"+
@@ -87,7 +88,7 @@ func TestHTTPConnectHop(t *testing.T) {
 }
 
 func TestProxyDownFailsWithinTimeout(t *testing.T) {
-	addr, cmd := startMicrosocks(t, "", "")
+	addr, cmd := testpeers.StartMicrosocks(t, "", "")
 	echo := echoServer(t, nil)
 	d, err := New(hopEnv(), WithTimeout(time.Second), WithRules("x:1 => "+echo+" via socks5h://"+addr))
 	if err != nil {
@@ -147,7 +148,7 @@ func TestHTTPConnectHopServerSpeaksFirst(t *testing.T) {
 		c.Write([]byte("HELLO banner\n"))
 		c.Close()
 	})
-	proxy := startTinyproxy(t, "", "")
+	proxy := testpeers.StartTinyproxy(t, "", "")
 	d, err := New(hopEnv(), WithTimeout(5*time.Second), WithRules("b:1 => "+banner+" via http://"+proxy))
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kafkadial/kafkadial/internal/testnet"
+	"github.com/kafkadial/kafkadial/internal/testpeers"
 )
 
 func hopWriteFile(t testing.TB, name, text string) string {
@@ -38,7 +39,7 @@ func hopEnv(kv ...string) Option {
 }
 
 // sshBastionConfig is an ssh_config with Host bastion pointing at s.
-func sshBastionConfig(s *sshd, extra string) string {
+func sshBastionConfig(s *testpeers.SSHD, extra string) string {
 	return fmt.Sprintf("Host bastion\n  HostName 127.0.0.1\n  Port %d\n  User root\n%s", s.Port, extra)
 }
 
@@ -82,9 +83,9 @@ func (c *hopCountingDialer) dials() []string {
 }
 
 func TestSSHHopEchoThroughAlias(t *testing.T) {
-	s := startSSHD(t)
+	s := testpeers.StartSSHD(t)
 	echo := echoServer(t, nil)
-	cfg := hopWriteFile(t, "ssh_config", sshBastionConfig(s, fmt.Sprintf("  IdentityFile %s\n  UserKnownHostsFile %s\n", s.Key, s.knownHosts(t))))
+	cfg := hopWriteFile(t, "ssh_config", sshBastionConfig(s, fmt.Sprintf("  IdentityFile %s\n  UserKnownHostsFile %s\n", s.Key, s.KnownHosts(t))))
 	d, err := New(WithSSHConfig(cfg), hopEnv(), WithRules("broker-{id}:9092 => "+echo+" via ssh://bastion"))
 	if err != nil {
 		t.Fatal(err)
@@ -122,9 +123,9 @@ func TestSSHHopEchoThroughAlias(t *testing.T) {
 }
 
 func TestSSHConnDeadlines(t *testing.T) {
-	s := startSSHD(t)
+	s := testpeers.StartSSHD(t)
 	echo := echoServer(t, nil)
-	cfg := hopWriteFile(t, "ssh_config", sshBastionConfig(s, fmt.Sprintf("  IdentityFile %s\n  UserKnownHostsFile %s\n", s.Key, s.knownHosts(t))))
+	cfg := hopWriteFile(t, "ssh_config", sshBastionConfig(s, fmt.Sprintf("  IdentityFile %s\n  UserKnownHostsFile %s\n", s.Key, s.KnownHosts(t))))
 	d, err := New(WithSSHConfig(cfg), hopEnv(), WithRules("echo:7 => "+echo+" via ssh://bastion"))
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +180,7 @@ func TestSSHConnDeadlines(t *testing.T) {
 }
 
 func TestSSHUnknownHostKeyRefused(t *testing.T) {
-	s := startSSHD(t)
+	s := testpeers.StartSSHD(t)
 	echo := echoServer(t, nil)
 	kh := filepath.Join(t.TempDir(), "known_hosts") // does not exist
 	cfg := hopWriteFile(t, "ssh_config", sshBastionConfig(s, fmt.Sprintf("  IdentityFile %s\n  UserKnownHostsFile %s\n  GlobalKnownHostsFile none\n", s.Key, kh)))
@@ -208,9 +209,9 @@ func TestSSHUnknownHostKeyRefused(t *testing.T) {
 }
 
 func TestSSHChangedHostKeyRefused(t *testing.T) {
-	s := startSSHD(t)
+	s := testpeers.StartSSHD(t)
 	echo := echoServer(t, nil)
-	other := sshKeygen(t, filepath.Join(t.TempDir(), "other"), "")
+	other := testpeers.SSHKeygen(t, filepath.Join(t.TempDir(), "other"), "")
 	kh := hopWriteFile(t, "known_hosts", fmt.Sprintf("# a comment\n[127.0.0.1]:%d %s\n", s.Port, other))
 	cfg := hopWriteFile(t, "ssh_config", sshBastionConfig(s, fmt.Sprintf("  IdentityFile %s\n  UserKnownHostsFile %s\n  StrictHostKeyChecking accept-new\n", s.Key, kh)))
 	d, err := New(WithSSHConfig(cfg), hopEnv(), WithRules("echo:7 => "+echo+" via ssh://bastion"))
@@ -235,7 +236,7 @@ func TestSSHChangedHostKeyRefused(t *testing.T) {
 }
 
 func TestSSHAcceptNewAndHashedKnownHosts(t *testing.T) {
-	s := startSSHD(t)
+	s := testpeers.StartSSHD(t)
 	echo := echoServer(t, nil)
 	kh := filepath.Join(t.TempDir(), "sub", "known_hosts")
 	cfg := hopWriteFile(t, "ssh_config", sshBastionConfig(s, fmt.Sprintf("  IdentityFile %s\n  UserKnownHostsFile %s\n", s.Key, kh)))
@@ -315,12 +316,12 @@ func sshStartAgent(t *testing.T, keys ...string) string {
 }
 
 func TestSSHAuthentication(t *testing.T) {
-	needSSHD(t)
+	testpeers.NeedSSHD(t)
 	keys := t.TempDir()
 	agentKey := filepath.Join(keys, "agent_key")
-	agentPub := sshKeygen(t, agentKey, "")
+	agentPub := testpeers.SSHKeygen(t, agentKey, "")
 	encKey := filepath.Join(keys, "encrypted_key")
-	encPub := sshKeygen(t, encKey, "correct horse")
+	encPub := testpeers.SSHKeygen(t, encKey, "correct horse")
 	plainOfEnc := filepath.Join(keys, "plain_of_encrypted")
 	// The same key as encKey, unencrypted, for the agent to hold.
 	b, _ := os.ReadFile(encKey)
@@ -330,14 +331,14 @@ func TestSSHAuthentication(t *testing.T) {
 	}
 	home := t.TempDir()
 	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
-	homePub := sshKeygen(t, filepath.Join(home, ".ssh", "id_ed25519"), "")
+	homePub := testpeers.SSHKeygen(t, filepath.Join(home, ".ssh", "id_ed25519"), "")
 	emptyHome := t.TempDir()
 	stranger := filepath.Join(keys, "stranger")
-	sshKeygen(t, stranger, "")
+	testpeers.SSHKeygen(t, stranger, "")
 
-	s := startSSHD(t, agentPub, encPub, homePub)
+	s := testpeers.StartSSHD(t, agentPub, encPub, homePub)
 	echo := echoServer(t, nil)
-	kh := s.knownHosts(t)
+	kh := s.KnownHosts(t)
 	rules := WithRules("echo:7 => " + echo + " via ssh://bastion")
 
 	tests := []struct {
@@ -396,9 +397,9 @@ func TestSSHAuthentication(t *testing.T) {
 }
 
 func TestSSHReconnectAfterServerRestart(t *testing.T) {
-	s := startSSHD(t)
+	s := testpeers.StartSSHD(t)
 	echo := echoServer(t, nil)
-	cfg := hopWriteFile(t, "ssh_config", sshBastionConfig(s, fmt.Sprintf("  IdentityFile %s\n  UserKnownHostsFile %s\n", s.Key, s.knownHosts(t))))
+	cfg := hopWriteFile(t, "ssh_config", sshBastionConfig(s, fmt.Sprintf("  IdentityFile %s\n  UserKnownHostsFile %s\n", s.Key, s.KnownHosts(t))))
 	fwd := &hopCountingDialer{}
 	d, err := New(WithSSHConfig(cfg), hopEnv(), WithForward(fwd), WithRules("echo:7 => "+echo+" via ssh://bastion"))
 	if err != nil {
@@ -475,8 +476,8 @@ func TestSSHHandshakeHonoursTimeoutAndContext(t *testing.T) {
 	// A server that accepts and never speaks: the SSH handshake hangs.
 	silent := testnet.Listen(t, testnet.Silent)
 	key := filepath.Join(t.TempDir(), "k")
-	needSSHD(t)
-	sshKeygen(t, key, "")
+	testpeers.NeedSSHD(t)
+	testpeers.SSHKeygen(t, key, "")
 	cfg := hopWriteFile(t, "ssh_config", fmt.Sprintf("Host mute\n  HostName 127.0.0.1\n  Port %s\n  User root\n  IdentityFile %s\n", silent[strings.LastIndexByte(silent, ':')+1:], key))
 	d, err := New(WithSSHConfig(cfg), hopEnv(), WithTimeout(300*time.Millisecond), WithRules("x:1 => 127.0.0.1:1 via ssh://mute"))
 	if err != nil {
@@ -508,8 +509,8 @@ func TestSSHHandshakeHonoursTimeoutAndContext(t *testing.T) {
 }
 
 func TestSSHProxyJump(t *testing.T) {
-	jump := startSSHD(t)
-	inner := startSSHD(t)
+	jump := testpeers.StartSSHD(t)
+	inner := testpeers.StartSSHD(t)
 	echo := echoServer(t, nil)
 	kh := hopWriteFile(t, "known_hosts", fmt.Sprintf("[127.0.0.1]:%d %s\n[127.0.0.1]:%d %s\n", jump.Port, jump.HostPub, inner.Port, inner.HostPub))
 	cfg := hopWriteFile(t, "ssh_config", fmt.Sprintf(`Host jump

@@ -1,8 +1,7 @@
-package dialer
-
-// Real peers for the hop tests: Debian's OpenSSH sshd, microsocks and
-// tinyproxy, started on loopback by each test, and an echo server as the
-// target behind them.
+// Package testpeers starts the real peers of the hop tests on loopback:
+// Debian's OpenSSH sshd, microsocks and
+// tinyproxy, one per test, stopped when it ends.
+package testpeers
 
 import (
 	"bytes"
@@ -21,9 +20,9 @@ import (
 	"github.com/kafkadial/kafkadial/internal/testenv"
 )
 
-// hopFreePort returns a loopback port nothing listens on (the programs under
+// FreePort returns a loopback port nothing listens on (the programs under
 // test take a port number, not a listener).
-func hopFreePort(t testing.TB) int {
+func FreePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -33,11 +32,11 @@ func hopFreePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func sshKeygen(t testing.TB, path, passphrase string) string {
+func SSHKeygen(t testing.TB, path, passphrase string) string {
 	t.Helper()
 	out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", "kafkadial-test", "-f", path).CombinedOutput()
 	if err != nil {
-		t.Fatalf("ssh-sshKeygen: %v: %s", err, out)
+		t.Fatalf("ssh-SSHKeygen: %v: %s", err, out)
 	}
 	pub, err := os.ReadFile(path + ".pub")
 	if err != nil {
@@ -46,69 +45,69 @@ func sshKeygen(t testing.TB, path, passphrase string) string {
 	return strings.TrimSpace(string(pub))
 }
 
-// sshFingerprint is what ssh-sshKeygen -l says of a public key file.
-func sshFingerprint(t testing.TB, pubFile string) string {
+// SSHFingerprint is what ssh-SSHKeygen -l says of a public key file.
+func SSHFingerprint(t testing.TB, pubFile string) string {
 	t.Helper()
 	out, err := exec.Command("ssh-keygen", "-l", "-E", "sha256", "-f", pubFile).Output()
 	if err != nil {
-		t.Fatalf("ssh-sshKeygen -l: %v", err)
+		t.Fatalf("ssh-SSHKeygen -l: %v", err)
 	}
 	f := strings.Fields(string(out))
 	if len(f) < 2 {
-		t.Fatalf("ssh-sshKeygen -l printed %q", out)
+		t.Fatalf("ssh-SSHKeygen -l printed %q", out)
 	}
 	return f[1]
 }
 
-// sshd is a real OpenSSH server on loopback.
-type sshd struct {
+// SSHD is a real OpenSSH server on loopback.
+type SSHD struct {
 	t       testing.TB
 	dir     string
 	Port    int
 	HostPub string // the host public key line ("ssh-ed25519 AAAA...")
-	HostFP  string // its SHA256 sshFingerprint
+	HostFP  string // its SHA256 SSHFingerprint
 	Key     string // a client private key it accepts (unencrypted)
 	cfg     string
 	mu      sync.Mutex
 	cmd     *exec.Cmd
-	log     *hopSyncBuffer
+	log     *SyncBuffer
 }
 
-// hopSyncBuffer is a bytes.Buffer that a process writes while a test reads.
-type hopSyncBuffer struct {
+// SyncBuffer is a bytes.Buffer that a process writes while a test reads.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (b *hopSyncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.Write(p)
 }
 
-func (b *hopSyncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
 }
 
-func needSSHD(t testing.TB) {
+func NeedSSHD(t testing.TB) {
 	testenv.NeedRoot(t)
 	testenv.Need(t, "/usr/sbin/sshd", "ssh-keygen", "ssh-agent", "ssh-add")
 }
 
-func startSSHD(t testing.TB, authorized ...string) *sshd {
+func StartSSHD(t testing.TB, authorized ...string) *SSHD {
 	t.Helper()
-	needSSHD(t)
+	NeedSSHD(t)
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	s := &sshd{t: t, dir: dir, Port: hopFreePort(t)}
-	s.HostPub = sshKeygen(t, filepath.Join(dir, "host_key"), "")
-	s.HostFP = sshFingerprint(t, filepath.Join(dir, "host_key.pub"))
+	s := &SSHD{t: t, dir: dir, Port: FreePort(t)}
+	s.HostPub = SSHKeygen(t, filepath.Join(dir, "host_key"), "")
+	s.HostFP = SSHFingerprint(t, filepath.Join(dir, "host_key.pub"))
 	s.Key = filepath.Join(dir, "client_key")
-	authorized = append(authorized, sshKeygen(t, s.Key, ""))
+	authorized = append(authorized, SSHKeygen(t, s.Key, ""))
 	ak := filepath.Join(dir, "authorized_keys")
 	if err := os.WriteFile(ak, []byte(strings.Join(authorized, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -136,25 +135,25 @@ LogLevel VERBOSE
 	return s
 }
 
-func (s *sshd) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
+func (s *SSHD) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
 
 // Start starts sshd and waits until it accepts connections.
-func (s *sshd) Start() {
+func (s *SSHD) Start() {
 	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.log = &hopSyncBuffer{}
+	s.log = &SyncBuffer{}
 	s.cmd = exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", s.cfg)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
-	hopWaitListening(s.t, s.Addr())
+	WaitListening(s.t, s.Addr())
 }
 
 // Stop kills sshd and every session process it forked, as a crash or a
 // host reboot would: established SSH connections are cut.
-func (s *sshd) Stop() {
+func (s *SSHD) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd == nil {
@@ -165,14 +164,14 @@ func (s *sshd) Stop() {
 	s.cmd = nil
 }
 
-func (s *sshd) Log() string {
+func (s *SSHD) Log() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.log.String()
 }
 
-// knownHosts writes a known_hosts file trusting this server.
-func (s *sshd) knownHosts(t testing.TB) string {
+// KnownHosts writes a known_hosts file trusting this server.
+func (s *SSHD) KnownHosts(t testing.TB) string {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "known_hosts")
 	line := fmt.Sprintf("[127.0.0.1]:%d %s\n", s.Port, s.HostPub)
@@ -201,7 +200,7 @@ func hopKillTree(pid int) {
 	}
 }
 
-func hopWaitListening(t testing.TB, addr string) {
+func WaitListening(t testing.TB, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -215,8 +214,8 @@ func hopWaitListening(t testing.TB, addr string) {
 	t.Fatalf("nothing listens on %s after 10s", addr)
 }
 
-// hopStartProgram runs a proxy in the foreground until the test ends.
-func hopStartProgram(t testing.TB, addr string, name string, args ...string) *exec.Cmd {
+// StartProgram runs a proxy in the foreground until the test ends.
+func StartProgram(t testing.TB, addr string, name string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	var out bytes.Buffer
@@ -231,30 +230,30 @@ func hopStartProgram(t testing.TB, addr string, name string, args ...string) *ex
 			t.Logf("%s output:\n%s", name, out.String())
 		}
 	})
-	hopWaitListening(t, addr)
+	WaitListening(t, addr)
 	return cmd
 }
 
-// startMicrosocks runs microsocks on loopback; user "" means no auth.
-func startMicrosocks(t testing.TB, user, pass string) (string, *exec.Cmd) {
+// StartMicrosocks runs microsocks on loopback; user "" means no auth.
+func StartMicrosocks(t testing.TB, user, pass string) (string, *exec.Cmd) {
 	t.Helper()
 	testenv.Need(t, "microsocks")
-	port := hopFreePort(t)
+	port := FreePort(t)
 	args := []string{"-i", "127.0.0.1", "-p", strconv.Itoa(port)}
 	if user != "" {
 		args = append(args, "-u", user, "-P", pass)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	return addr, hopStartProgram(t, addr, "microsocks", args...)
+	return addr, StartProgram(t, addr, "microsocks", args...)
 }
 
-// startTinyproxy runs tinyproxy on loopback; user "" means no auth.
-func startTinyproxy(t testing.TB, user, pass string) string {
+// StartTinyproxy runs tinyproxy on loopback; user "" means no auth.
+func StartTinyproxy(t testing.TB, user, pass string) string {
 	t.Helper()
 	testenv.NeedRoot(t)
 	testenv.Need(t, "tinyproxy")
 	dir := t.TempDir()
-	port := hopFreePort(t)
+	port := FreePort(t)
 	conf := fmt.Sprintf(`Port %d
 Listen 127.0.0.1
 User nobody
@@ -272,6 +271,6 @@ LogLevel Info
 		t.Fatal(err)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	hopStartProgram(t, addr, "tinyproxy", "-d", "-c", cfg)
+	StartProgram(t, addr, "tinyproxy", "-d", "-c", cfg)
 	return addr
 }
