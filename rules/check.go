@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/kafkadial/kafkadial/internal/safetext"
 )
 
 // FindingKind says what kind of problem a Finding reports.
@@ -54,10 +56,11 @@ type Finding struct {
 // Error formats the finding as "source:line:col: message", the form editors
 // and compilers use.
 func (f Finding) Error() string {
+	src, msg := safetext.Printable(f.Source), safetext.Printable(f.Err.Error())
 	if f.Line == 0 {
-		return fmt.Sprintf("%s: %v", f.Source, f.Err)
+		return fmt.Sprintf("%s: %s", src, msg)
 	}
-	return fmt.Sprintf("%s:%d:%d: %v", f.Source, f.Line, f.Col, f.Err)
+	return fmt.Sprintf("%s:%d:%d: %s", src, f.Line, f.Col, msg)
 }
 
 func (f Finding) Unwrap() error { return f.Err }

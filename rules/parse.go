@@ -395,14 +395,16 @@ func splitQuoted(s string) (host, port string, portOff int, err error) {
 // is when it is a plain host name or IP address, in double quotes when it
 // holds characters the rule language gives a meaning to ('*', '{', '}',
 // '~', '=', ...). It fails for a host that no rule can name: empty, or
-// holding a quote, ':', white space, ';' or control characters.
+// holding a quote, ':', '[', ']', '#', white space, ';' or control
+// characters.
 func QuoteHost(host string) (string, error) {
 	if host == "" {
 		return "", errors.New("empty host")
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
 		if a.Is6() {
-			return "[" + host + "]", nil
+			// Rules ignore zones: the address alone matches them all.
+			return "[" + a.WithZone("").String() + "]", nil
 		}
 		return host, nil
 	}
@@ -411,7 +413,7 @@ func QuoteHost(host string) (string, error) {
 		return host, nil
 	}
 	for i := 0; i < len(host); i++ {
-		if c := host[i]; c <= ' ' || c == 0x7f || strings.IndexByte("\":;#", c) >= 0 {
+		if c := host[i]; c <= ' ' || c == 0x7f || strings.IndexByte("\":;#[]", c) >= 0 {
 			return "", fmt.Errorf("host %q holds %q, which no rule can name", host, rune(c))
 		}
 	}
@@ -512,7 +514,13 @@ func canonicalHost(h string) string {
 	h = strings.TrimSuffix(h, ".")
 	for i := 0; i < len(h); i++ {
 		if c := h[i]; 'A' <= c && c <= 'Z' {
-			return strings.ToLower(h)
+			// ASCII only: strings.ToLower would turn bytes that are not
+			// UTF-8 into U+FFFD, and two hosts into one.
+			b := []byte(h)
+			for j := i; j < len(b); j++ {
+				b[j] = lower(b[j])
+			}
+			return string(b)
 		}
 	}
 	return h

@@ -215,7 +215,10 @@ func (t *Table) Lookup(addr string) (*Rule, string, error) {
 	}
 	key := canonicalHost(host)
 	if strings.IndexByte(key, ':') >= 0 {
-		if a, err := netip.ParseAddr(key); err == nil {
+		// An IPv6 address, possibly with a zone that ends in a dot.
+		if a, err := netip.ParseAddr(host); err == nil {
+			key = canonicalIP(a)
+		} else if a, err := netip.ParseAddr(key); err == nil {
 			key = canonicalIP(a)
 		}
 	}

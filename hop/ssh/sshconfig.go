@@ -16,6 +16,7 @@ import (
 	"github.com/kevinburke/ssh_config"
 
 	"github.com/kafkadial/kafkadial/internal/netx"
+	"github.com/kafkadial/kafkadial/internal/safetext"
 )
 
 // sshSettings is the ssh_config of one Dialer: the files read, first one
@@ -76,7 +77,7 @@ func (s *sshSettings) get(alias, key, def string) (string, error) {
 	for i, f := range s.files {
 		v, err := f.Get(alias, key)
 		if err != nil {
-			return "", fmt.Errorf("ssh config %s: %s", netx.Printable(s.names[i]), netx.Printable(err.Error()))
+			return "", fmt.Errorf("ssh config %s: %s", safetext.Printable(s.names[i]), safetext.Printable(err.Error()))
 		}
 		if v != "" {
 			return v, nil
@@ -91,7 +92,7 @@ func (s *sshSettings) getAll(alias, key string) ([]string, error) {
 	for i, f := range s.files {
 		v, err := f.GetAll(alias, key)
 		if err != nil {
-			return nil, fmt.Errorf("ssh config %s: %s", netx.Printable(s.names[i]), netx.Printable(err.Error()))
+			return nil, fmt.Errorf("ssh config %s: %s", safetext.Printable(s.names[i]), safetext.Printable(err.Error()))
 		}
 		all = append(all, v...)
 	}
@@ -140,7 +141,7 @@ func (e *sshEndpoint) String() string {
 	if e.alias != e.host || e.port != "22" {
 		s += " (" + e.addr() + ")"
 	}
-	return netx.Printable(s)
+	return safetext.Printable(s)
 }
 
 // Defaults used when ssh_config does not say (OpenSSH has no keepalive by

@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
-	"unicode/utf8"
 )
 
 // WatchCtx makes conn honour ctx while a hop's handshake runs over it: the
@@ -71,18 +70,4 @@ func ParsePort(s string) (int, error) {
 		return 0, fmt.Errorf("bad port %q: expected a number from 1 to 65535", s)
 	}
 	return n, nil
-}
-
-// Printable returns s for an error message: as it is when it holds no
-// control characters or invalid UTF-8, else with them escaped as Go would
-// quote them (without the quotes), so that no message echoes raw control
-// bytes from its input.
-func Printable(s string) string {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == utf8.RuneError || (r >= 0x80 && r < 0xa0) {
-			q := strconv.Quote(s)
-			return q[1 : len(q)-1]
-		}
-	}
-	return s
 }
