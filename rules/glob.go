@@ -153,7 +153,7 @@ func (g *glob) match(host string, caps *[maxWildcards + 1]string) bool {
 		if strings.IndexByte(w, ':') >= 0 {
 			return false
 		}
-	} else if w == "" || strings.IndexAny(w, ".:") >= 0 {
+	} else if w == "" || strings.ContainsAny(w, ".:") {
 		return false
 	}
 	caps[0] = w

@@ -377,9 +377,7 @@ func preferredHostKeyAlgos(db gossh.HostKeyCallback, name string) []string {
 			algos = append(algos, t)
 		}
 	}
-	for _, a := range gossh.SupportedAlgorithms().HostKeys {
-		algos = append(algos, a)
-	}
+	algos = append(algos, gossh.SupportedAlgorithms().HostKeys...)
 	var out []string
 	seen := map[string]bool{}
 	for _, a := range algos {
