@@ -258,12 +258,3 @@ func parent(name string) string {
 	}
 	return "."
 }
-
-// labels counts the labels of a canonical name ("." has 0).
-func labels(name string) int {
-	n := 0
-	for p := name; p != "" && p != "."; p = parent(p) {
-		n++
-	}
-	return n
-}
