@@ -30,9 +30,9 @@ const (
 
 // startCluster starts three brokers advertising kafka-1:29092 ..
 // kafka-3:29092, each published on its own loopback port.
-func startCluster(t testing.TB, opts ...kafkatest.Opt) *kafkatest.Cluster {
+func startCluster(t testing.TB, opts ...kafkatest.Option) *kafkatest.Cluster {
 	t.Helper()
-	c, err := kafkatest.Start(append([]kafkatest.Opt{kafkatest.Topic(topic, partitions)}, opts...)...)
+	c, err := kafkatest.Start(append([]kafkatest.Option{kafkatest.Topic(topic, partitions)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

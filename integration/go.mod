@@ -1,14 +1,17 @@
+// Unpublished: this module is never tagged or released (see RELEASING.md).
+// It requires the published modules at the release version and replaces
+// them with this tree, so it builds in and out of the workspace.
 module github.com/kafkadial/kafkadial/integration
 
 go 1.26.0
 
 require (
 	github.com/IBM/sarama v1.61.1
-	github.com/kafkadial/kafkadial v0.0.0-00010101000000-000000000000
-	github.com/kafkadial/kafkadial/adapters/franzdial v0.0.0-00010101000000-000000000000
-	github.com/kafkadial/kafkadial/adapters/kafkagodial v0.0.0-00010101000000-000000000000
-	github.com/kafkadial/kafkadial/adapters/saramadial v0.0.0-00010101000000-000000000000
-	github.com/kafkadial/kafkadial/kafkatest v0.0.0-00010101000000-000000000000
+	github.com/kafkadial/kafkadial v0.1.0
+	github.com/kafkadial/kafkadial/adapters/franzdial v0.1.0
+	github.com/kafkadial/kafkadial/adapters/kafkagodial v0.1.0
+	github.com/kafkadial/kafkadial/adapters/saramadial v0.1.0
+	github.com/kafkadial/kafkadial/kafkatest v0.1.0
 	github.com/segmentio/kafka-go v0.4.51
 	github.com/twmb/franz-go v1.22.3
 )

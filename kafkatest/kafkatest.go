@@ -1,14 +1,20 @@
-// Package kafkatest starts an embedded Kafka cluster (github.com/twmb/franz-go/pkg/kfake)
-// that behaves like one in docker-compose: each broker advertises a name the
-// host cannot resolve (kafka-1:29092, kafka-2:29092, ...) while it listens on
-// loopback, and a TCP forwarder publishes each broker on a host port, as
-// docker-proxy does. A client that follows the advertised names fails; one
-// that dials through rules from Rules reaches every broker.
+// Package kafkatest starts an embedded Kafka cluster that advertises names
+// the host cannot resolve, as a docker-compose cluster does, for tests of
+// code that dials through kafkadial.
 //
-//	c, err := kafkatest.Start(kafkatest.Topic("events", 6))
+//	c, err := kafkatest.Start(kafkatest.Brokers(3), kafkatest.Topic("events", 6))
 //	if err != nil { ... }
 //	defer c.Close()
 //	d, err := dialer.New(dialer.WithRules(c.Rules()))
+//	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seed()), franzdial.Opt(d))
+//
+// The brokers are github.com/twmb/franz-go/pkg/kfake. Each advertises a
+// Docker-style name (kafka-1:29092, kafka-2:29092, ...) while it listens on
+// loopback, and a TCP forwarder publishes it on a host port, as
+// docker-proxy does. A client that follows the advertised names fails; one
+// that dials through the rules from Rules reaches every broker. Options
+// that cannot apply (Brokers(0), a topic without partitions, a pattern
+// that is not host:port) make Start fail with an error that names them.
 package kafkatest
 
 import (
@@ -40,61 +46,154 @@ type Cluster struct {
 }
 
 type config struct {
-	n          int
-	advertise  func(i int) string
-	listen     func(i int) string
-	publish    func(i int) string
-	tls        *tls.Config
-	topics     map[string]int32
-	order      []string
-	partitions int
-	kfakeOpts  []kfake.Opt
+	n         int
+	advertise func(i int) string
+	listen    func(i int) string
+	publish   func(i int) string
+	tls       *tls.Config
+	topics    map[string]int32
+	order     []string
+	kfakeOpts []kfake.Opt
+	// publishBase is PublishPorts' base, checked against n; -1 without it.
+	publishBase int
 }
 
-// Opt configures Start.
-type Opt func(*config)
+// Option configures Start. An option that cannot apply returns an error,
+// which Start reports.
+type Option func(*config) error
 
-// Brokers sets the number of brokers (default 3).
-func Brokers(n int) Opt { return func(c *config) { c.n = n } }
+// Opt is the former name of Option.
+//
+// Deprecated: use Option; Opt remains so that code written for it compiles.
+type Opt = Option
+
+// maxBrokers bounds Brokers: every broker costs a listener and a forwarder.
+const maxBrokers = 64
+
+// Brokers sets the number of brokers (default 3), from 1 to 64.
+func Brokers(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > maxBrokers {
+			return fmt.Errorf("kafkatest: Brokers(%d): the number of brokers must be from 1 to %d", n, maxBrokers)
+		}
+		c.n = n
+		return nil
+	}
+}
 
 // Advertise sets the address broker i (1-based) advertises; the default is
-// "kafka-{i}:29092". A "{id}" in the pattern is replaced by i.
-func Advertise(pattern string) Opt {
-	return func(c *config) { c.advertise = expander(pattern) }
+// "kafka-{i}:29092". A "{id}" in the pattern is replaced by i. The pattern
+// must be a host:port with a numeric port.
+func Advertise(pattern string) Option {
+	return func(c *config) error {
+		if err := checkPattern("Advertise", pattern, false); err != nil {
+			return err
+		}
+		c.advertise = expander(pattern)
+		return nil
+	}
 }
 
 // Listen sets where broker i (1-based) really listens (default
 // "127.0.0.1:0"). A "{id}" in the pattern is replaced by i.
-func Listen(pattern string) Opt { return func(c *config) { c.listen = expander(pattern) } }
-
-// Publish sets the published (forwarded) address of broker i (1-based),
-// default "127.0.0.1:0". A "{id}" is replaced by i; use "" to publish nothing.
-func Publish(pattern string) Opt { return func(c *config) { c.publish = expander(pattern) } }
-
-// PublishPorts publishes broker i on 127.0.0.1:base+i.
-func PublishPorts(base int) Opt {
-	return func(c *config) {
-		c.publish = func(i int) string { return "127.0.0.1:" + strconv.Itoa(base+i) }
+func Listen(pattern string) Option {
+	return func(c *config) error {
+		if err := checkPattern("Listen", pattern, true); err != nil {
+			return err
+		}
+		c.listen = expander(pattern)
+		return nil
 	}
 }
 
-// TLS makes the brokers speak TLS with the given server config.
-func TLS(cfg *tls.Config) Opt { return func(c *config) { c.tls = cfg } }
+// Publish sets the published (forwarded) address of broker i (1-based),
+// default "127.0.0.1:0". A "{id}" is replaced by i; use "" to publish nothing.
+func Publish(pattern string) Option {
+	return func(c *config) error {
+		if pattern != "" {
+			if err := checkPattern("Publish", pattern, true); err != nil {
+				return err
+			}
+		}
+		c.publish = expander(pattern)
+		c.publishBase = -1
+		return nil
+	}
+}
 
-// Topic creates a topic with the given number of partitions.
-func Topic(name string, partitions int32) Opt {
-	return func(c *config) {
+// PublishPorts publishes broker i on 127.0.0.1:base+i. Start refuses a base
+// that puts a broker's port outside 1-65535.
+func PublishPorts(base int) Option {
+	return func(c *config) error {
+		if base < 0 {
+			return fmt.Errorf("kafkatest: PublishPorts(%d): the base port must not be negative", base)
+		}
+		c.publish = func(i int) string { return "127.0.0.1:" + strconv.Itoa(base+i) }
+		c.publishBase = base
+		return nil
+	}
+}
+
+// TLS makes the brokers speak TLS with the given server config (not nil).
+func TLS(cfg *tls.Config) Option {
+	return func(c *config) error {
+		if cfg == nil {
+			return errors.New("kafkatest: TLS(nil): a TLS option needs a server config")
+		}
+		c.tls = cfg
+		return nil
+	}
+}
+
+// Topic creates a topic with the given number of partitions (at least 1).
+// Each name may be given once.
+func Topic(name string, partitions int32) Option {
+	return func(c *config) error {
+		if name == "" {
+			return errors.New("kafkatest: Topic: empty topic name")
+		}
+		if partitions < 1 {
+			return fmt.Errorf("kafkatest: Topic(%q, %d): a topic needs at least 1 partition", name, partitions)
+		}
+		if _, dup := c.topics[name]; dup {
+			return fmt.Errorf("kafkatest: Topic(%q): topic given twice", name)
+		}
 		if c.topics == nil {
 			c.topics = map[string]int32{}
 		}
 		c.topics[name] = partitions
 		c.order = append(c.order, name)
+		return nil
 	}
 }
 
 // Kfake passes options through to kfake.NewCluster.
-func Kfake(opts ...kfake.Opt) Opt {
-	return func(c *config) { c.kfakeOpts = append(c.kfakeOpts, opts...) }
+func Kfake(opts ...kfake.Opt) Option {
+	return func(c *config) error {
+		c.kfakeOpts = append(c.kfakeOpts, opts...)
+		return nil
+	}
+}
+
+// checkPattern reports a pattern that is not a host:port once "{id}" is
+// replaced; port 0 is allowed where the kernel may pick one (listen).
+func checkPattern(opt, pattern string, portZero bool) error {
+	host, port, err := net.SplitHostPort(expander(pattern)(1))
+	if err == nil {
+		n, perr := strconv.Atoi(port)
+		switch {
+		case perr != nil || n < 0 || n > 65535:
+			err = fmt.Errorf("port %q is not a number from 0 to 65535", port)
+		case n == 0 && !portZero:
+			err = errors.New("port 0 cannot be advertised")
+		case host == "" && !portZero:
+			err = errors.New("empty host")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("kafkatest: %s(%q): want host:port with {id} for the broker number: %w", opt, pattern, err)
+	}
+	return nil
 }
 
 func expander(pattern string) func(int) string {
@@ -102,25 +201,32 @@ func expander(pattern string) func(int) string {
 }
 
 // Start starts the cluster and its forwarders.
-func Start(opts ...Opt) (*Cluster, error) {
+func Start(opts ...Option) (*Cluster, error) {
 	c := &config{
-		n:         3,
-		advertise: expander("kafka-{id}:29092"),
-		listen:    expander("127.0.0.1:0"),
-		publish:   expander("127.0.0.1:0"),
+		n:           3,
+		advertise:   expander("kafka-{id}:29092"),
+		listen:      expander("127.0.0.1:0"),
+		publish:     expander("127.0.0.1:0"),
+		publishBase: -1,
 	}
 	for _, o := range opts {
-		o(c)
+		if o == nil {
+			return nil, errors.New("kafkatest: Start: nil option")
+		}
+		if err := o(c); err != nil {
+			return nil, err
+		}
+	}
+	if c.publishBase >= 0 && c.publishBase+c.n > 65535 {
+		return nil, fmt.Errorf("kafkatest: PublishPorts(%d): broker %d would be published on port %d, above 65535", c.publishBase, c.n, c.publishBase+c.n)
 	}
 	cl := &Cluster{}
-	var lnErr error
 	next := 0
 	listen := func(network, _ string) (net.Listener, error) {
 		next++
 		i := next
 		if i > c.n {
-			lnErr = fmt.Errorf("kafkatest: kfake asked for listener %d of %d", i, c.n)
-			return nil, lnErr
+			return nil, fmt.Errorf("kafkatest: kfake asked for listener %d of %d", i, c.n)
 		}
 		ln, err := net.Listen(network, c.listen(i))
 		if err != nil {
@@ -140,7 +246,7 @@ func Start(opts ...Opt) (*Cluster, error) {
 	kopts = append(kopts, c.kfakeOpts...)
 	kf, err := kfake.NewCluster(kopts...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("kafkatest: starting kfake: %w", err)
 	}
 	cl.kf = kf
 	for i := range cl.Brokers {

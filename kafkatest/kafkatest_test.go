@@ -97,3 +97,51 @@ func TestForwarderClosesConnections(t *testing.T) {
 		t.Error("forwarder still accepts after Close")
 	}
 }
+
+func TestStartReportsOptionErrors(t *testing.T) {
+	for _, tc := range []struct {
+		opt  Option
+		want string
+	}{
+		{Brokers(0), "Brokers(0): the number of brokers must be from 1 to 64"},
+		{Brokers(-2), "Brokers(-2)"},
+		{Brokers(65), "Brokers(65)"},
+		{Topic("t", 0), `Topic("t", 0): a topic needs at least 1 partition`},
+		{Topic("", 1), "empty topic name"},
+		{Advertise("kafka-{id}"), `Advertise("kafka-{id}"): want host:port`},
+		{Advertise("kafka-{id}:0"), "port 0 cannot be advertised"},
+		{Advertise(":9092"), "empty host"},
+		{Listen("127.0.0.1:http"), `port "http" is not a number`},
+		{Publish("127.0.0.1:70000"), `port "70000"`},
+		{PublishPorts(-1), "PublishPorts(-1)"},
+		{PublishPorts(65534), "broker 3 would be published on port 65537"},
+		{TLS(nil), "TLS(nil)"},
+		{nil, "nil option"},
+	} {
+		c, err := Start(tc.opt)
+		if err == nil {
+			c.Close()
+			t.Errorf("%s: Start succeeded", tc.want)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "kafkatest: ") {
+			t.Errorf("error %q, want it to contain %q", err, tc.want)
+		}
+	}
+	if _, err := Start(Topic("t", 1), Topic("t", 2)); err == nil || !strings.Contains(err.Error(), `Topic("t"): topic given twice`) {
+		t.Errorf("duplicate topic: %v", err)
+	}
+}
+
+func TestDeprecatedOptStillWorks(t *testing.T) {
+	// Code written against the old name keeps compiling and working.
+	opts := []Opt{Brokers(1), Publish("")}
+	c, err := Start(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if len(c.Brokers) != 1 || c.Brokers[0].Published != "" || c.Brokers[0].Advertised != "kafka-1:29092" {
+		t.Errorf("brokers %+v", c.Brokers)
+	}
+}

@@ -88,10 +88,3 @@ func (c *cache) put(k qkey, a *answer) {
 	}
 	c.m[k] = a
 }
-
-// len reports the number of cached answers.
-func (c *cache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}

@@ -197,3 +197,23 @@ func FuzzZone(f *testing.F) {
 		}
 	})
 }
+
+// A name that is not UTF-8 keeps its bytes when folded: strings.ToLower made
+// each stray byte a 3-byte U+FFFD, so the key no longer named the record and
+// its answer (question included) did not pack (FuzzZone, "dns: bad rdata").
+func TestCanonicalFoldsASCIIOnly(t *testing.T) {
+	for in, want := range map[string]string{
+		"Kafka-1":               "kafka-1.",
+		"KAFKA.Internal.":       "kafka.internal.",
+		"\x80\xc3\x89QA":        "\x80\xc3\x89qa.",
+		"\xddÉ.x":               "\xddÉ.x.",
+		"already.lower.":        "already.lower.",
+		"":                      "",
+		"\\065\\066.escaped":    "\\065\\066.escaped.",
+		"\xffAAAAAAAAAAAAAAAAA": "\xffaaaaaaaaaaaaaaaaa.",
+	} {
+		if got := canonical(in); got != want {
+			t.Errorf("canonical(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -141,7 +141,7 @@ func (z *zone) add(source string, rr dns.RR) error {
 	}
 	switch v := rr.(type) {
 	case *dns.CNAME:
-		if n.cname != nil && !strings.EqualFold(n.cname.Target, v.Target) {
+		if n.cname != nil && canonical(n.cname.Target) != canonical(v.Target) {
 			return fail("two CNAME records (to %s and %s)", n.cname.Target, v.Target)
 		}
 		if canonical(v.Target) == name {
@@ -223,10 +223,23 @@ func canonical(name string) string {
 	}
 	for i := 0; i < len(name); i++ {
 		if c := name[i]; 'A' <= c && c <= 'Z' {
-			return strings.ToLower(name)
+			return asciiLower(name)
 		}
 	}
 	return name
+}
+
+// asciiLower folds A-Z only: DNS names compare case-insensitively in ASCII
+// (RFC 4343) and may hold any byte, which strings.ToLower would turn into
+// U+FFFD when it is not UTF-8, changing (and lengthening) the name.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // parent returns the name one label up ("b.c." for "a.b.c.", "." for "c.",
@@ -244,13 +257,4 @@ func parent(name string) string {
 		}
 	}
 	return "."
-}
-
-// labels counts the labels of a canonical name ("." has 0).
-func labels(name string) int {
-	n := 0
-	for p := name; p != "" && p != "."; p = parent(p) {
-		n++
-	}
-	return n
 }

@@ -3,7 +3,7 @@ module github.com/kafkadial/kafkadial/adapters/franzdial
 go 1.26.0
 
 require (
-	github.com/kafkadial/kafkadial v0.0.0-00010101000000-000000000000
+	github.com/kafkadial/kafkadial v0.1.0
 	github.com/twmb/franz-go v1.22.3
 )
 
@@ -16,5 +16,3 @@ require (
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 )
-
-replace github.com/kafkadial/kafkadial => ../..

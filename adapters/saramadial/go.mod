@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/IBM/sarama v1.61.1
-	github.com/kafkadial/kafkadial v0.0.0-00010101000000-000000000000
+	github.com/kafkadial/kafkadial v0.1.0
 	golang.org/x/net v0.62.0
 )
 
@@ -24,5 +24,3 @@ require (
 	golang.org/x/crypto v0.59.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 )
-
-replace github.com/kafkadial/kafkadial => ../..

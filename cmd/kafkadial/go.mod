@@ -2,17 +2,11 @@ module github.com/kafkadial/kafkadial/cmd/kafkadial
 
 go 1.26.0
 
-replace github.com/kafkadial/kafkadial => ../..
-
-replace github.com/kafkadial/kafkadial/adapters/franzdial => ../../adapters/franzdial
-
-replace github.com/kafkadial/kafkadial/kafkatest => ../../kafkatest
-
 require (
 	github.com/compose-spec/compose-go/v2 v2.16.2
-	github.com/kafkadial/kafkadial v0.0.0-00010101000000-000000000000
-	github.com/kafkadial/kafkadial/adapters/franzdial v0.0.0-00010101000000-000000000000
-	github.com/kafkadial/kafkadial/kafkatest v0.0.0-00010101000000-000000000000
+	github.com/kafkadial/kafkadial v0.1.0
+	github.com/kafkadial/kafkadial/adapters/franzdial v0.1.0
+	github.com/kafkadial/kafkadial/kafkatest v0.1.0
 	github.com/miekg/dns v1.1.73
 	github.com/sirupsen/logrus v1.10.1
 	github.com/twmb/franz-go v1.22.3

@@ -74,7 +74,7 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return p
 }
 
-func startCluster(t *testing.T, opts ...kafkatest.Opt) *kafkatest.Cluster {
+func startCluster(t *testing.T, opts ...kafkatest.Option) *kafkatest.Cluster {
 	t.Helper()
 	c, err := kafkatest.Start(opts...)
 	if err != nil {

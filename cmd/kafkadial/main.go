@@ -33,6 +33,7 @@ Usage:
   kafkadial rules explain ADDR...              show the route of each address
   kafkadial rules from-compose [FILE]          derive rules from a docker-compose file
   kafkadial dns serve --zone FILE [flags]      serve the embedded DNS resolver
+  kafkadial version                            print the module version and the Go version
 
 Rules come from --rules FILE (where a command takes it), then from the
 environment: KAFKADIAL_RULES (rule text) and KAFKADIAL_RULES_FILE (a path).
@@ -93,6 +94,8 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		return c.rules(ctx, args[1:])
 	case "dns":
 		return runDNS(ctx, args[1:], c.stdout, c.stderr)
+	case "version", "-version", "--version":
+		return c.version(args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(c.stdout, usage)
 		return exitOK

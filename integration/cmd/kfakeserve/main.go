@@ -39,7 +39,7 @@ func main() {
 	flag.Var(&ts, "topic", "name:partitions of a topic to create (repeatable)")
 	flag.Parse()
 
-	opts := []kafkatest.Opt{
+	opts := []kafkatest.Option{
 		kafkatest.Brokers(*brokers),
 		kafkatest.Listen(*listen),
 		kafkatest.Advertise(*advertise),
