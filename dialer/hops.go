@@ -44,7 +44,7 @@ func WithScheme(scheme string, b hop.Builder) Option {
 // `ssh -F path` does. An empty path reads no file.
 //
 // SSH hops honour, for the host alias written in the rule: HostName, User,
-// Port, IdentityFile, IdentitiesOnly, IdentityAgent, ProxyJump,
+// Port, IdentityFile, IdentitiesOnly, IdentityAgent, ProxyJump, ProxyCommand,
 // UserKnownHostsFile, GlobalKnownHostsFile, StrictHostKeyChecking (yes, ask,
 // accept-new, no), HostKeyAlias, ConnectTimeout, ServerAliveInterval,
 // ServerAliveCountMax and Ciphers. HOME and SSH_AUTH_SOCK are read through

@@ -29,7 +29,7 @@ const bastionScript = "../scripts/netns-topology.sh"
 func startBastionNet(t testing.TB) *bastionNet {
 	t.Helper()
 	testenv.NeedRoot(t)
-	testenv.Need(t, "ip", "/usr/sbin/sshd", "ssh-keygen", "microsocks", "tinyproxy", "go")
+	testenv.Need(t, "ip", "/usr/sbin/sshd", "ssh-keygen", "microsocks", "tinyproxy", "nc", "go")
 	dir := t.TempDir()
 	build := exec.Command("go", "build", "-o", filepath.Join(dir, "kfakeserve"), "./cmd/kfakeserve")
 	if out, err := build.CombinedOutput(); err != nil {

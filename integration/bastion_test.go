@@ -58,6 +58,7 @@ func TestBastion(t *testing.T) {
 	hops := []struct{ name, rules, log string }{
 		{"ssh", "kafka-{id}:9092 => = via ssh://bastion", "sshd.log"},
 		{"ssh+ProxyJump", "kafka-{id}:9092 => = via ssh://inner", "inner-sshd.log"},
+		{"ssh+ProxyCommand", "kafka-{id}:9092 => = via ssh://viacmd", "sshd.log"},
 		{"socks5", "kafka-{id}:9092 => " + net3 + ".5{id}:9092 via " + b.env["SOCKS_URL"], ""},
 		{"socks5h", "kafka-{id}:9092 => = via " + b.env["SOCKSH_URL"], ""},
 		{"http", "kafka-{id}:9092 => = via " + b.env["HTTP_URL"], ""},

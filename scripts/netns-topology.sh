@@ -213,6 +213,12 @@ Host inner
   Port 2222
   User root
   ProxyJump bastion
+# Reached only through its ProxyCommand: the name does not resolve.
+Host viacmd
+  HostName bastion.invalid
+  HostKeyAlias $bastion_ip
+  User root
+  ProxyCommand nc $bastion_ip %p
 Host *
   IdentityFile $dir/id_ed25519
   IdentitiesOnly yes

@@ -9,12 +9,20 @@
 //
 // For the Host alias it is given, it honours ssh_config's HostName, User,
 // Port, IdentityFile, IdentitiesOnly, IdentityAgent, ProxyJump,
-// UserKnownHostsFile, GlobalKnownHostsFile, StrictHostKeyChecking (yes, ask,
-// accept-new, no), HostKeyAlias, ConnectTimeout, ServerAliveInterval,
-// ServerAliveCountMax and Ciphers. Host keys are always verified against
-// known_hosts (hashed entries and @revoked included); an unknown, changed
-// or revoked key fails the dial with a *HostKeyError that says how to
-// check and add the key. ProxyCommand is refused with a clear error.
+// ProxyCommand, UserKnownHostsFile, GlobalKnownHostsFile,
+// StrictHostKeyChecking (yes, ask, accept-new, no), HostKeyAlias,
+// ConnectTimeout, ServerAliveInterval, ServerAliveCountMax and Ciphers.
+// Host keys are always verified against known_hosts (hashed entries and
+// @revoked included); an unknown, changed or revoked key fails the dial
+// with a *HostKeyError that says how to check and add the key.
+//
+// ProxyCommand runs as OpenSSH runs it: "exec COMMAND" through $SHELL (else
+// /bin/sh), with %h, %p, %r, %n and %% expanded, speaking SSH over its
+// standard input and output. It ends when the connection or the hop
+// closes; a command that exits early fails the dial with its exit status
+// and what it wrote to stderr. "ProxyCommand none" disables it, and when
+// ssh_config gives both ProxyJump and ProxyCommand, the first one given
+// wins. Both apply to the first hop of a chain only.
 //
 // Connections it returns support read and write deadlines and CloseWrite,
 // which x/crypto/ssh's channels do not (sarama fails every request on a

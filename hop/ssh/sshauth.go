@@ -81,10 +81,24 @@ func (h *Hop) handshake(ctx context.Context, p *sshConnect) (*sshConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ep, err)
 	}
-	p.setStage("connecting to " + ep.addr())
-	raw, err := h.forward.DialContext(ctx, "tcp", ep.addr())
-	if err != nil {
-		return nil, fmt.Errorf("%s: connecting to %s: %w", ep, ep.addr(), netx.DialCause(err))
+	var raw net.Conn
+	var pc *cmdConn
+	if ep.proxyCommand != "" {
+		p.setStage("starting ProxyCommand")
+		pc, err = startProxyCommand(ctx, ep.proxyCommand, ep.shell)
+		if err != nil {
+			if pc != nil {
+				pc.Close()
+			}
+			return nil, fmt.Errorf("%s: %w", ep, err)
+		}
+		raw = pc
+	} else {
+		p.setStage("connecting to " + ep.addr())
+		raw, err = h.forward.DialContext(ctx, "tcp", ep.addr())
+		if err != nil {
+			return nil, fmt.Errorf("%s: connecting to %s: %w", ep, ep.addr(), netx.DialCause(err))
+		}
 	}
 	p.setStage("in the SSH handshake with " + ep.addr())
 	tc := &trackedConn{Conn: raw}
@@ -105,12 +119,19 @@ func (h *Hop) handshake(ctx context.Context, p *sshConnect) (*sshConn, error) {
 		err = errors.New("handshake finished too late")
 	}
 	if err != nil {
+		var cmdFailure error
+		if pc != nil {
+			cmdFailure = pc.failure() // before Close ends the command
+		}
 		raw.Close()
 		if strings.Contains(err.Error(), "unable to authenticate") && len(notes) > 0 {
 			err = fmt.Errorf("%w (%s)", err, strings.Join(notes, "; "))
 		}
 		if ctxErr != nil {
 			err = fmt.Errorf("%w during the SSH handshake (%v)", ctxErr, err)
+		}
+		if cmdFailure != nil {
+			err = fmt.Errorf("%w (%v)", err, cmdFailure)
 		}
 		return nil, fmt.Errorf("%s: %w", ep, err)
 	}

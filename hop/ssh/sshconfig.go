@@ -86,6 +86,36 @@ func (s *sshSettings) get(alias, key, def string) (string, error) {
 	return def, nil
 }
 
+// firstOf returns which of keys (lower case) the configuration gives
+// first for alias, in file order, or "" when it gives none. Within an
+// Include it cannot see the order and prefers the earlier key.
+func (s *sshSettings) firstOf(alias string, keys ...string) string {
+	for _, f := range s.files {
+		for _, h := range f.Hosts {
+			if !h.Matches(alias) {
+				continue
+			}
+			for _, n := range h.Nodes {
+				switch t := n.(type) {
+				case *ssh_config.KV:
+					for _, k := range keys {
+						if strings.EqualFold(t.Key, k) {
+							return strings.ToLower(k)
+						}
+					}
+				case *ssh_config.Include:
+					for _, k := range keys {
+						if t.Get(alias, k) != "" {
+							return strings.ToLower(k)
+						}
+					}
+				}
+			}
+		}
+	}
+	return ""
+}
+
 // getAll returns every value of key for alias, in order.
 func (s *sshSettings) getAll(alias, key string) ([]string, error) {
 	var all []string
@@ -120,6 +150,8 @@ type sshEndpoint struct {
 	aliveCount     int
 	ciphers        []string
 	jumps          []*sshEndpoint // ProxyJump, first hop first
+	proxyCommand   string         // ProxyCommand, tokens expanded; "" = none
+	shell          string         // what runs it: $SHELL, else /bin/sh
 }
 
 // addr is where the endpoint listens.
@@ -350,10 +382,23 @@ func (s *sshSettings) resolve(alias, userName, port string, proxyJump bool, dept
 		e.ciphers = strings.Split(ciphers, ",")
 	}
 
-	if !proxyJump || strings.EqualFold(jump, "none") || jump == "" {
-		if proxyCmd != "" && !strings.EqualFold(proxyCmd, "none") && proxyJump && jump == "" {
-			return nil, bad("ProxyCommand", proxyCmd, "not supported: use ProxyJump")
+	// ProxyJump and ProxyCommand compete: whichever ssh_config gives
+	// first wins, as in OpenSSH. Both apply only to the first hop of a
+	// chain; a later hop is reached through the hops before it.
+	if s.firstOf(alias, "ProxyJump", "ProxyCommand") == "proxycommand" {
+		jump = ""
+	} else {
+		proxyCmd = ""
+	}
+	if proxyJump && proxyCmd != "" && !strings.EqualFold(proxyCmd, "none") {
+		cmd, err := expandProxyCommand(proxyCmd, tokens)
+		if err != nil {
+			return nil, bad("ProxyCommand", proxyCmd, err.Error())
 		}
+		e.proxyCommand = cmd
+		e.shell = s.getenv("SHELL")
+	}
+	if !proxyJump || strings.EqualFold(jump, "none") || jump == "" {
 		return e, nil
 	}
 	for _, j := range strings.Split(jump, ",") {
