@@ -200,8 +200,8 @@ func (d *Dialer) Route(addr string) (Route, error) {
 // the resolver does not hold routes as it would without one; any other
 // resolver failure is returned.
 func (d *Dialer) RouteContext(ctx context.Context, addr string) (Route, error) {
-	rt, r, err := d.route(addr)
-	if err != nil || r != nil || d.resolver == nil {
+	rt, m, err := d.route(addr)
+	if err != nil || m.Rule != nil || d.resolver == nil {
 		return rt, err
 	}
 	if d.timeout > 0 {
@@ -232,25 +232,24 @@ func resolverNotFound(err error) bool {
 	return errors.As(err, &de) && de.IsNotFound
 }
 
-func (d *Dialer) route(addr string) (Route, *rules.Rule, error) {
-	r, target, err := d.table.Lookup(addr)
-	if err != nil && r == nil {
-		return Route{}, nil, err
+// route finds where a dial to addr goes by the rules, without the
+// resolver. m.Rule is nil when no rule matched.
+func (d *Dialer) route(addr string) (Route, rules.Match, error) {
+	m, err := d.table.Match(addr)
+	if err != nil && m.Rule == nil {
+		return Route{}, m, err
 	}
-	host, _, _ := net.SplitHostPort(addr)
-	rt := Route{Addr: addr, Target: addr, ServerName: strings.TrimSuffix(host, ".")}
-	if r == nil {
-		return rt, nil, nil
+	rt := Route{Addr: addr, Target: addr, ServerName: strings.TrimSuffix(m.Host, ".")}
+	if m.Rule == nil {
+		return rt, m, nil
 	}
-	rt.Origin, rt.Rule = OriginRule, r.Source()
-	if c, ok := d.chains.byRule[r]; ok {
-		rt.Via = c.shown
-	}
+	rt.Origin, rt.Rule = OriginRule, m.Rule.Source()
+	rt.Via = d.chains.byIndex[m.Index].shown
 	if err != nil {
-		return rt, r, err
+		return rt, m, err
 	}
-	rt.Target = target
-	return rt, r, nil
+	rt.Target = m.Target
+	return rt, m, nil
 }
 
 // Dial is DialContext with a background context. It makes *Dialer a
@@ -289,11 +288,11 @@ func (d *Dialer) dial(ctx context.Context, network, addr string, tlsConfig *tls.
 	default:
 		return d.forward.DialContext(ctx, network, addr)
 	}
-	rt, r, err := d.route(addr)
+	rt, m, err := d.route(addr)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: advertised(addr), Err: err}
 	}
-	if r == nil && d.strict && d.resolver == nil {
+	if m.Rule == nil && d.strict && d.resolver == nil {
 		d.log.LogAttrs(ctx, slog.LevelWarn, "kafkadial: no rule matches (strict)", slog.String("addr", addr))
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: advertised(addr), Err: &DialError{Route: rt, Err: ErrNoRoute}}
 	}
@@ -310,12 +309,12 @@ func (d *Dialer) dial(ctx context.Context, network, addr string, tlsConfig *tls.
 		defer cancel()
 	}
 	var hop ContextDialer = d.forward
-	if c, ok := d.chains.byRule[r]; ok && r != nil {
-		hop = c.dialer
+	if m.Rule != nil && d.chains.byIndex[m.Index].dialer != nil {
+		hop = d.chains.byIndex[m.Index].dialer
 	}
 
 	var conn net.Conn
-	if r == nil && d.resolver != nil {
+	if m.Rule == nil && d.resolver != nil {
 		conn, rt, err = d.dialResolved(ctx, network, rt)
 	} else {
 		conn, err = hop.DialContext(ctx, network, rt.Target)

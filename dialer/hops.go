@@ -70,10 +70,11 @@ func isScheme(s string) bool {
 	return true
 }
 
-// chains is the hop wiring of a dialer: for each rule with a via list, the
-// dialer that reaches its target, and the list as Route.Via shows it.
+// chains is the hop wiring of a dialer: for each rule, by its position,
+// the dialer that reaches its target and the via list as Route.Via shows
+// it (zero for a rule without hops).
 type chains struct {
-	byRule  map[*rules.Rule]chain
+	byIndex []chain
 	closers []io.Closer // built hops and the builders the dialer made, in order
 }
 
@@ -106,7 +107,7 @@ func viaKey(hops []rules.Hop) string {
 // be built is passed to fail with its rule; buildChains stops when fail
 // returns false, and otherwise skips the rest of that rule's chain.
 func buildChains(c *config, rs []*rules.Rule, forward ContextDialer, fail func(*rules.Rule, rules.Hop, error) bool) *chains {
-	cs := &chains{byRule: map[*rules.Rule]chain{}}
+	cs := &chains{byIndex: make([]chain, len(rs))}
 	schemes := map[string]hop.Builder{
 		"socks5":  socks5.Builder,
 		"socks5h": socks5.Builder,
@@ -121,7 +122,7 @@ func buildChains(c *config, rs []*rules.Rule, forward ContextDialer, fail func(*
 		err error
 	}
 	prefixes := map[string]built{}
-	for _, r := range rs {
+	for ri, r := range rs {
 		via := r.Via()
 		if len(via) == 0 {
 			continue
@@ -168,7 +169,7 @@ func buildChains(c *config, rs []*rules.Rule, forward ContextDialer, fail func(*
 			for i, h := range via {
 				shown[i] = hop.Mask(h.Text)
 			}
-			cs.byRule[r] = chain{dialer: d, shown: strings.Join(shown, ",")}
+			cs.byIndex[ri] = chain{dialer: d, shown: strings.Join(shown, ",")}
 		}
 	}
 	return cs

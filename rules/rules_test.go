@@ -161,3 +161,22 @@ func TestShadowed(t *testing.T) {
 		t.Errorf("finding = %q", f.Error())
 	}
 }
+
+func TestMatchIndex(t *testing.T) {
+	tab := mustTable(t, "a:1 => b:2\nkafka-{id}:9 => k{id}:9\n*:9 => =")
+	for addr, want := range map[string]Match{
+		"a:1":       {Index: 0, Host: "a", Target: "b:2"},
+		"kafka-7:9": {Index: 1, Host: "kafka-7", Target: "k7:9"},
+		"Z.:9":      {Index: 2, Host: "Z.", Target: "Z.:9"},
+		"z:8":       {Index: -1, Host: "z", Target: "z:8"},
+	} {
+		m, err := tab.Match(addr)
+		if err != nil || m.Index != want.Index || m.Host != want.Host || m.Target != want.Target ||
+			(m.Index >= 0) != (m.Rule != nil) || (m.Rule != nil && m.Rule != tab.Rules()[m.Index]) {
+			t.Errorf("Match(%q) = %+v, %v; want %+v", addr, m, err, want)
+		}
+	}
+	if m, err := tab.Match("bad"); err == nil || m.Index != -1 {
+		t.Errorf("Match without a port = %+v, %v", m, err)
+	}
+}

@@ -93,22 +93,6 @@ func addLen(lens []int, n int) []int {
 	return slices.Insert(lens, i, n)
 }
 
-// lookup finds the first rule that matches host (canonical) and port.
-func (t *Table) lookup(host, port string, portNum int, m *matchResult) *Rule {
-	var cand matchResult
-	best := t.first(host, int32(len(t.rules)), func(r *Rule) bool {
-		if !r.matches(host, port, portNum, &cand) {
-			return false
-		}
-		*m = cand
-		return true
-	})
-	if best == int32(len(t.rules)) {
-		return nil
-	}
-	return t.rules[best]
-}
-
 // first returns the number of the earliest rule before limit, among those
 // the indexes offer for host, that ok accepts; limit when there is none.
 // ok is called for candidates in ascending order within each index, and
@@ -197,6 +181,14 @@ func maybeIP(host string) bool {
 	return true
 }
 
+// A Match is the outcome of Table.Match.
+type Match struct {
+	Rule   *Rule  // the first rule that matches, or nil
+	Index  int    // Rule's position in the slice given to NewTable; -1 for none
+	Host   string // the host of the address asked for, as written
+	Target string // where the dial goes: the rule's target, or the address itself
+}
+
 // Lookup finds the first rule, in written order, that matches addr
 // (host:port) and the address that rule sends a dial to. With no matching
 // rule it returns a nil *Rule and addr itself. Host names match case
@@ -205,13 +197,22 @@ func maybeIP(host string) bool {
 //
 // Lookup does not allocate unless the target is built from captures.
 func (t *Table) Lookup(addr string) (*Rule, string, error) {
+	m, err := t.Match(addr)
+	return m.Rule, m.Target, err
+}
+
+// Match is Lookup that also says where the rule is in the table, for
+// callers that keep per-rule state in a slice, and what the host was.
+// When a target cannot be built (a computed port out of range), Match
+// returns the rule and an error naming it.
+func (t *Table) Match(addr string) (Match, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, "", err
+		return Match{Index: -1}, err
 	}
 	portNum, err := strconv.Atoi(port)
 	if err != nil || portNum < 0 || portNum > 65535 {
-		return nil, "", &net.AddrError{Err: "invalid port", Addr: addr}
+		return Match{Index: -1}, &net.AddrError{Err: "invalid port", Addr: addr}
 	}
 	key := canonicalHost(host)
 	if strings.IndexByte(key, ':') >= 0 {
@@ -222,19 +223,32 @@ func (t *Table) Lookup(addr string) (*Rule, string, error) {
 			key = canonicalIP(a)
 		}
 	}
-	var m matchResult
-	r := t.lookup(key, port, portNum, &m)
+	var mr, cand matchResult
+	id := t.first(key, int32(len(t.rules)), func(r *Rule) bool {
+		// A later index may try (and fail) an earlier rule after a
+		// match: keep the captures of the match in mr.
+		if !r.matches(key, port, portNum, &cand) {
+			return false
+		}
+		mr = cand
+		return true
+	})
+	if id == int32(len(t.rules)) {
+		return Match{Index: -1, Host: host, Target: addr}, nil
+	}
+	r := t.rules[id]
+	m := Match{Rule: r, Index: int(id), Host: host}
 	switch {
-	case r == nil || r.keep:
-		return r, addr, nil
+	case r.keep:
+		m.Target = addr
 	case r.literalTarget != "":
-		return r, r.literalTarget, nil
+		m.Target = r.literalTarget
+	default:
+		if m.Target, err = r.target.expand(&mr); err != nil {
+			return m, fmt.Errorf("%s: %w", r.source, err)
+		}
 	}
-	target, err := r.target.expand(&m)
-	if err != nil {
-		return r, "", fmt.Errorf("%s: %w", r.source, err)
-	}
-	return r, target, nil
+	return m, nil
 }
 
 // Rules returns the table's rules in written order.
