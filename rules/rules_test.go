@@ -180,3 +180,19 @@ func TestMatchIndex(t *testing.T) {
 		t.Errorf("Match without a port = %+v, %v", m, err)
 	}
 }
+
+// A target built from captures must come out a host name or address.
+func TestTargetHostChecked(t *testing.T) {
+	_, errs := Parse("r", `~^(.*)$ => x$$y{1}:1`)
+	if len(errs) != 1 || errs[0].Col != 12 || !strings.Contains(errs[0].Error(), `bad text "x$y" in target host`) {
+		t.Fatalf("Parse: %v", errs)
+	}
+	tab := mustTable(t, `~^h(.*):1$ => a$1`)
+	if _, target, err := tab.Lookup("h.b:1"); err != nil || target != "a.b:1" {
+		t.Fatalf("Lookup(h.b:1) = %q, %v", target, err)
+	}
+	tab = mustTable(t, `~^(.*)$ => a$1`)
+	if _, target, err := tab.Lookup("h:1"); err == nil || !strings.Contains(err.Error(), `target host "ah:1" is not a host name`) {
+		t.Fatalf("Lookup(h:1) = %q, %v", target, err)
+	}
+}

@@ -29,6 +29,7 @@ type template struct {
 	host    []tmplPart
 	port    []tmplPart // nil: keep the port asked for
 	bracket bool       // the host is an IPv6 literal in brackets
+	quoted  bool       // the host was quoted: literal, unchecked
 }
 
 // literal returns the target when it has no references.
@@ -52,7 +53,7 @@ func parseTemplate(s string, names map[string]int, re *regexp.Regexp) (*template
 		if err != nil {
 			return nil, err
 		}
-		t.host = []tmplPart{{lit: h, ref: refLit}}
+		t.host, t.quoted = []tmplPart{{lit: h, ref: refLit}}, true
 		if p == "" && off == 0 {
 			return t, nil
 		}
@@ -126,7 +127,14 @@ func parseTemplate(s string, names map[string]int, re *regexp.Regexp) (*template
 			}
 		}
 	}
-	// A literal host is checked now; one with references when it is rendered.
+	// A literal host is checked now; one with references, its literal
+	// text now and the whole when it is rendered.
+	_, literal := partsLiteral(t.host)
+	for i, p := range t.host {
+		if !literal && p.ref == refLit && !targetHostText(p.lit, t.bracket) {
+			return nil, errAt(off+partOffset(host, t.host, i), "bad text %q in target host", p.lit)
+		}
+	}
 	if lit, ok := partsLiteral(t.host); ok {
 		a, err := netip.ParseAddr(lit)
 		switch {
@@ -303,8 +311,12 @@ func (t *template) expand(m *matchResult) (string, error) {
 		b = append(b, '[')
 	}
 	var err error
+	start := len(b)
 	if b, err = appendParts(b, t.host, m); err != nil {
 		return "", err
+	}
+	if h := b[start:]; !t.quoted && (len(h) == 0 || !targetHostText(string(h), t.bracket)) {
+		return "", fmt.Errorf("target host %q is not a host name or address", h)
 	}
 	if t.bracket {
 		b = append(b, ']')
@@ -314,7 +326,7 @@ func (t *template) expand(m *matchResult) (string, error) {
 		b = append(b, m.port...)
 		return string(b), nil
 	}
-	start := len(b)
+	start = len(b)
 	if b, err = appendParts(b, t.port, m); err != nil {
 		return "", err
 	}
@@ -342,4 +354,41 @@ func appendParts(b []byte, ps []tmplPart, m *matchResult) ([]byte, error) {
 		b = strconv.AppendInt(b, int64(n+p.offset), 10)
 	}
 	return b, nil
+}
+
+// targetHostText reports whether s can be (part of) a target host: the
+// letters, digits, '-', '_' and '.' of host names and IPv4 addresses, or,
+// in brackets, the hex digits, ':' and '.' of an IPv6 address.
+func targetHostText(s string, bracket bool) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9', c == '.':
+		case bracket && ('a' <= c|0x20 && c|0x20 <= 'f' || c == ':'):
+		case !bracket && ('a' <= c|0x20 && c|0x20 <= 'z' || c == '-' || c == '_'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// partOffset is the byte offset of part i in the text it was parsed from:
+// the literal parts are found in order.
+func partOffset(text string, ps []tmplPart, i int) int {
+	off := 0
+	for j := 0; j <= i; j++ {
+		if ps[j].ref != refLit {
+			continue
+		}
+		k := strings.Index(text[off:], ps[j].lit)
+		if k < 0 {
+			return 0
+		}
+		if j == i {
+			return off + k
+		}
+		off += k + len(ps[j].lit)
+	}
+	return 0
 }
