@@ -45,8 +45,8 @@
 //   - "HOST" in double quotes is a literal host: no character inside is
 //     special, so '{', '}', '*', '~' and '=' match only themselves (hosts
 //     taken from configuration files, such as an unexpanded
-//     _{HOSTNAME_COMMAND}). A quoted host cannot hold '"', ':', white
-//     space, ';' or control characters. QuoteHost writes one.
+//     _{HOSTNAME_COMMAND}). A quoted host cannot hold '"', ':', '[', ']',
+//     white space, ';' or control characters. QuoteHost writes one.
 //   - The port is a number from 1 to 65535, '*' (any port, as when it is
 //     left out), or {name} to capture it.
 //

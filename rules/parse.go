@@ -364,8 +364,8 @@ func unmapBits(p netip.Prefix) int {
 
 // splitQuoted splits a token that starts with a quoted literal host:
 // "host" or "host":port. Inside the quotes no character is special; a
-// quote, ':' and control characters cannot appear (white space and ';'
-// end the token before the quote does).
+// quote, ':', '[', ']' and control characters cannot appear (white space
+// and ';' end the token before the quote does).
 func splitQuoted(s string) (host, port string, portOff int, err error) {
 	end := strings.IndexByte(s[1:], '"')
 	if end < 0 {
@@ -376,8 +376,8 @@ func splitQuoted(s string) (host, port string, portOff int, err error) {
 		return "", "", 0, errAt(0, "empty quoted host")
 	}
 	for i := 0; i < len(host); i++ {
-		if c := host[i]; c < 0x20 || c == 0x7f || c == ':' {
-			return "", "", 0, errAt(1+i, "unexpected %q in a quoted host (it is taken literally and cannot hold ':' or control characters; write an IPv6 address as [addr])", rune(c))
+		if c := host[i]; c < 0x20 || c == 0x7f || c == ':' || c == '[' || c == ']' {
+			return "", "", 0, errAt(1+i, "unexpected %q in a quoted host (it is taken literally and cannot hold ':', '[', ']' or control characters; write an IPv6 address as [addr])", rune(c))
 		}
 	}
 	switch {
