@@ -370,7 +370,7 @@ type Snapshot struct {
 	// VM", ...).
 	PublishedOnly bool        `json:"published_only"`
 	Why           string      `json:"why,omitempty"`
-	Updated       time.Time   `json:"updated"` // the last change of the table
+	Updated       time.Time   `json:"updated"`    // the last change of the table
 	Containers    []Container `json:"containers"` // every container, running or not, by name
 	Err           error       `json:"-"`          // non-nil while the engine does not answer
 }

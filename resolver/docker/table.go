@@ -20,7 +20,7 @@ type Container struct {
 	Name        string            `json:"name"` // without the leading "/"
 	Image       string            `json:"image"`
 	Hostname    string            `json:"hostname"`
-	State       string            `json:"state"` // running, exited, created, paused, restarting, dead
+	State       string            `json:"state"`             // running, exited, created, paused, restarting, dead
 	Service     string            `json:"service,omitempty"` // compose service (label com.docker.compose.service)
 	Project     string            `json:"project,omitempty"` // compose project (label com.docker.compose.project)
 	NetworkMode string            `json:"network_mode,omitempty"`
