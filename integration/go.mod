@@ -9,8 +9,11 @@ require (
 	github.com/kafkadial/kafkadial/adapters/kafkagodial v0.0.0-00010101000000-000000000000
 	github.com/kafkadial/kafkadial/adapters/saramadial v0.0.0-00010101000000-000000000000
 	github.com/kafkadial/kafkadial/kafkatest v0.0.0-00010101000000-000000000000
+	github.com/kafkadial/kafkadial/resolver/docker v0.1.0
 	github.com/segmentio/kafka-go v0.4.51
 	github.com/twmb/franz-go v1.22.3
+	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
+	github.com/twmb/franz-go/pkg/kmsg v1.15.1
 )
 
 require (
@@ -27,8 +30,6 @@ require (
 	github.com/miekg/dns v1.1.73 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/rcrowley/go-metrics v0.0.0-20250401214520-65e299d6c5c9 // indirect
-	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c // indirect
-	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
 	golang.org/x/crypto v0.59.0 // indirect
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect

@@ -311,6 +311,52 @@ func (e *Engine) Addr(ref string, n Network) netip.Addr {
 	return a
 }
 
+// WaitLog waits until the container's output holds s (docker-proxy
+// accepts connections before the process in the container listens, so a
+// dial does not tell that it is up), and fails the test after timeout or
+// when the container stops.
+func (e *Engine) WaitLog(ref, s string, timeout time.Duration) {
+	e.t.Helper()
+	e.WaitLogN(ref, s, 1, timeout)
+}
+
+// WaitLogN is WaitLog for the n-th time s is printed (the output of a
+// restarted container holds that of its earlier runs).
+func (e *Engine) WaitLogN(ref, s string, n int, timeout time.Duration) {
+	e.t.Helper()
+	start := time.Now()
+	for {
+		out, err := e.logs(ref)
+		if err == nil && strings.Count(out, s) >= n {
+			return
+		}
+		if time.Since(start) > timeout {
+			e.t.Fatalf("container %s did not print %q within %s: %v\n%s", ref, s, timeout, err, out)
+		}
+		if st, _ := e.Docker("inspect", "--format", "{{.State.Status}}", ref); st == "exited" || st == "dead" {
+			out, _ := e.logs(ref)
+			e.t.Fatalf("container %s %s before printing %q:\n%s", ref, st, s, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Logs returns the container's output so far (stdout and stderr).
+func (e *Engine) Logs(ref string) string {
+	out, err := e.logs(ref)
+	if err != nil {
+		return err.Error()
+	}
+	return out
+}
+
+func (e *Engine) logs(ref string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "docker", "logs", ref).CombinedOutput()
+	return string(out), err
+}
+
 // Leftovers lists what the run still holds: containers, networks,
 // volumes and images labelled with its name (for tests that check their
 // own cleanup).
