@@ -33,7 +33,9 @@ func (f fixedResolver) Resolve(context.Context, string) ([]string, error) { retu
 
 type failResolver struct{}
 
-func (failResolver) Resolve(context.Context, string) ([]string, error) { return nil, errors.New("boom") }
+func (failResolver) Resolve(context.Context, string) ([]string, error) {
+	return nil, errors.New("boom")
+}
 
 func TestChain(t *testing.T) {
 	for _, tc := range []struct {
@@ -307,5 +309,3 @@ func (p *dnsProc) stop(t *testing.T) {
 		t.Fatalf("dns serve did not stop:\n%s", p.output())
 	}
 }
-
-
