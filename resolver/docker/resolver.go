@@ -82,6 +82,7 @@ func withGetenv(f func(string) string) Option {
 // safe for concurrent use. Its zero value is not usable: call New.
 type Resolver struct {
 	host          string // the engine's address, credentials masked
+	server        string // "docker engine at " + host, for not-found errors
 	hosts         hosts
 	publishedOnly bool   // answers only published ports
 	why           string // why: "WithPublishedOnly", or the engine's reason
@@ -135,6 +136,7 @@ func New(ctx context.Context, opts ...Option) (*Resolver, error) {
 	}
 	r := &Resolver{
 		host:          redact(ea.host),
+		server:        "docker engine at " + redact(ea.host),
 		hosts:         h,
 		publishedOnly: c.publishedOnly,
 		cli:           cli,
@@ -252,7 +254,7 @@ func (r *Resolver) find(host string, port int) (*entry, int, error) {
 	}
 	e, level, others := r.table.Load().find(host)
 	if e == nil {
-		return nil, 0, &net.DNSError{Err: "no container has this name, alias, hostname or address", Name: clean(host), Server: "docker engine at " + r.host, IsNotFound: true}
+		return nil, 0, &net.DNSError{Err: "no container has this name, alias, hostname or address", Name: clean(host), Server: r.server, IsNotFound: true}
 	}
 	if len(others) > 0 {
 		names := []string{e.c.Name}
@@ -281,6 +283,9 @@ func (r *Resolver) answer(e *entry, port int) ([]string, error) {
 			return nil, &UnpublishedError{Container: e.c.Name, ID: e.c.ID, Port: port, Why: r.why, Detail: e.skipped[port]}
 		}
 		return slices.Clone(pub), nil
+	}
+	if all, ok := e.all[port]; ok {
+		return slices.Clone(all), nil
 	}
 	out := make([]string, len(pub), len(pub)+len(e.addrs))
 	copy(out, pub)

@@ -74,6 +74,7 @@ type Binding struct {
 type entry struct {
 	c         Container
 	published map[int][]string // container port -> Published
+	all       map[int][]string // container port -> Published, then the network addresses (for known ports)
 	addrs     []string         // addresses on its networks, as host strings (v6 bracketed later)
 	hostNet   bool             // network_mode host: ports are on the engine's host
 	skipped   map[int]string   // container port -> why its bindings give no address
@@ -127,7 +128,7 @@ func newEntry(in *container.InspectResponse, h hosts) *entry {
 		c.Service = in.Config.Labels["com.docker.compose.service"]
 		c.Project = in.Config.Labels["com.docker.compose.project"]
 	}
-	e := &entry{published: map[int][]string{}, skipped: map[int]string{}}
+	e := &entry{published: map[int][]string{}, all: map[int][]string{}, skipped: map[int]string{}}
 	ports := map[int]*Port{}
 	port := func(p network.Port) *Port {
 		if p.Proto() != network.TCP {
@@ -201,6 +202,14 @@ func newEntry(in *container.InspectResponse, h hosts) *entry {
 			e.published[n] = p.Published
 		}
 		c.Ports = append(c.Ports, *p)
+		// The answer for a known port, computed once: a hit only copies it.
+		all := slices.Clone(p.Published)
+		for _, a := range e.addrs {
+			all = append(all, net.JoinHostPort(a, strconv.Itoa(n)))
+		}
+		if len(all) > 0 {
+			e.all[n] = all
+		}
 	}
 	e.c = c
 	return e
@@ -301,8 +310,10 @@ func newTable(entries []*entry) *table {
 // dot, IP addresses in their canonical text.
 func canonical(host string) string {
 	host = strings.TrimSuffix(host, ".")
-	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
-		return a.Unmap().String()
+	if maybeIP(host) {
+		if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+			return a.Unmap().String()
+		}
 	}
 	for i := 0; i < len(host); i++ {
 		if c := host[i]; 'A' <= c && c <= 'Z' {
@@ -310,6 +321,20 @@ func canonical(host string) string {
 		}
 	}
 	return host
+}
+
+// maybeIP says whether host may be an IP address: IPv6 has a colon, IPv4
+// only digits and dots. (ParseAddr's error for a name allocates.)
+func maybeIP(host string) bool {
+	if strings.IndexByte(host, ':') >= 0 {
+		return true
+	}
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return host != ""
 }
 
 // find picks the container a host names: the best-level running match;

@@ -87,7 +87,7 @@ func offline(h hosts, publishedOnly bool, why string, specs ...spec) *Resolver {
 	for _, s := range specs {
 		es = append(es, newEntry(s.inspect(), h))
 	}
-	r := &Resolver{host: "unix:///test.sock", hosts: h, publishedOnly: publishedOnly, why: why}
+	r := &Resolver{host: "unix:///test.sock", server: "docker engine at unix:///test.sock", hosts: h, publishedOnly: publishedOnly, why: why}
 	r.table.Store(newTable(es))
 	return r
 }
