@@ -22,6 +22,13 @@ tool's own DNS setting.
 
 const dnsServeUsage = `Usage:
   kafkadial dns serve --zone FILE [--forward SUFFIX=SERVER]... [--listen 127.0.0.1:5353]
+  kafkadial dns serve --docker [--zone FILE]... [--listen 127.0.0.1:5353]
+
+With --docker, names of the Docker engine's containers (names, aliases,
+hostnames, compose services) are answered first, with their addresses on
+each network (A, AAAA; TTL 5s), as long as this host reaches container
+addresses (a rootful engine on this Linux host). Other names go on to the
+zone files and forwards, or are refused.
 
 Answers from the zone files (RFC 1035 text: A, AAAA, CNAME, SRV, ...; an SRV
 record at _PORT._tcp.HOST says where HOST:PORT really is), forwards names under
@@ -59,6 +66,8 @@ func dnsServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	nonLoopback := fs.Bool("allow-non-loopback", false, "allow a --listen address that is not loopback")
 	timeout := fs.Duration("timeout", resolver.DefaultTimeout, "bound on each exchange with a forward server")
 	verbose := fs.Bool("v", false, "log every query answered")
+	var df dockerFlags
+	df.register(fs)
 	for _, a := range args {
 		if a == "--" {
 			break
@@ -80,8 +89,8 @@ func dnsServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if len(pos) > 0 {
 		return fail(exitUsage, "unexpected argument %q (see --help)", pos[0])
 	}
-	if len(zones) == 0 && len(forwards) == 0 {
-		return fail(exitUsage, "nothing to serve: give --zone FILE and/or --forward SUFFIX=SERVER")
+	if len(zones) == 0 && len(forwards) == 0 && !df.enabled() {
+		return fail(exitUsage, "nothing to serve: give --zone FILE, --forward SUFFIX=SERVER and/or --docker")
 	}
 	level := slog.LevelWarn
 	if *verbose {
@@ -110,13 +119,12 @@ func dnsServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *timeout <= 0 {
 		return fail(exitUsage, "--timeout must be positive")
 	}
-	r, err := resolver.New(opts...)
-	if err != nil {
-		return fail(exitUsage, "%v", err)
-	}
-	s, err := r.Listen(*listen)
-	if err != nil {
-		return fail(exitProblem, "%v", err)
+	var r *resolver.Resolver
+	if len(zones) > 0 || len(forwards) > 0 || !df.enabled() {
+		var err error
+		if r, err = resolver.New(opts...); err != nil {
+			return fail(exitUsage, "%v", err)
+		}
 	}
 	what := strings.Join(zones, ", ")
 	if len(forwards) > 0 {
@@ -124,6 +132,13 @@ func dnsServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			what += "; "
 		}
 		what += "forwarding " + strings.Join(forwards, ", ")
+	}
+	if df.enabled() {
+		return dnsServeDocker(ctx, &df, r, what, *listen, *nonLoopback, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})), stderr)
+	}
+	s, err := r.Listen(*listen)
+	if err != nil {
+		return fail(exitProblem, "%v", err)
 	}
 	fmt.Fprintf(stderr, "kafkadial dns serve: serving %s on %s (UDP and TCP); Ctrl-C stops\n", what, s.Addr())
 	start := time.Now()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -81,6 +82,19 @@ type ruleFlags struct {
 	zones  stringList
 	noEnv  bool
 	strict bool
+	docker dockerFlags // docker.go
+	// Set by options: what close releases, and who says which container
+	// answered (with --docker).
+	closers  []func() error
+	describe describer
+}
+
+// close releases what options opened (the Docker engine's connection).
+func (r *ruleFlags) close() {
+	for _, c := range r.closers {
+		c()
+	}
+	r.closers = nil
 }
 
 func (r *ruleFlags) register(fs *flag.FlagSet) {
@@ -88,10 +102,12 @@ func (r *ruleFlags) register(fs *flag.FlagSet) {
 	fs.Var(&r.zones, "zone", "ask the embedded resolver, holding zone `FILE`, about addresses no rule matches (repeatable)")
 	fs.BoolVar(&r.noEnv, "no-env", false, "ignore KAFKADIAL_RULES and KAFKADIAL_RULES_FILE")
 	fs.BoolVar(&r.strict, "strict", false, "refuse addresses no rule matches, as dialer.WithStrict does")
+	r.docker.register(fs)
 }
 
 // options returns the dialer options for the rules: files in the order
-// given, then the environment, then the resolver for the zone files.
+// given, then the environment, then the resolver for the zone files, then
+// the Docker engine (--docker).
 func (r *ruleFlags) options(getenv func(string) string) ([]dialer.Option, error) {
 	var opts []dialer.Option
 	for _, f := range r.files {
@@ -103,6 +119,7 @@ func (r *ruleFlags) options(getenv func(string) string) ([]dialer.Option, error)
 	if r.strict {
 		opts = append(opts, dialer.WithStrict())
 	}
+	var rs chain
 	if len(r.zones) > 0 {
 		var ropts []resolver.Option
 		for _, z := range r.zones {
@@ -112,7 +129,22 @@ func (r *ruleFlags) options(getenv func(string) string) ([]dialer.Option, error)
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, dialer.WithResolver(res))
+		rs = append(rs, res)
+	}
+	if r.docker.enabled() {
+		res, err := r.docker.resolver(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		r.closers = append(r.closers, res.Close)
+		r.describe = res
+		rs = append(rs, res)
+	}
+	switch len(rs) {
+	case 1:
+		opts = append(opts, dialer.WithResolver(rs[0]))
+	case 2:
+		opts = append(opts, dialer.WithResolver(rs))
 	}
 	return opts, nil
 }

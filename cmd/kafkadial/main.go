@@ -32,11 +32,15 @@ Usage:
   kafkadial rules check FILE...                report rule errors and rules that never match
   kafkadial rules explain ADDR...              show the route of each address
   kafkadial rules from-compose [FILE]          derive rules from a docker-compose file
+  kafkadial rules from-docker [NAME...]        derive rules from the containers a Docker engine runs
   kafkadial dns serve --zone FILE [flags]      serve the embedded DNS resolver
+  kafkadial dns serve --docker [flags]         serve containers' names and addresses by DNS
   kafkadial version                            print the module version and the Go version
 
 Rules come from --rules FILE (where a command takes it), then from the
 environment: KAFKADIAL_RULES (rule text) and KAFKADIAL_RULES_FILE (a path).
+With --docker, probe and rules explain ask the Docker engine about every
+address no rule matches.
 
 Run "kafkadial COMMAND --help" for a command's flags.
 `

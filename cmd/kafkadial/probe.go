@@ -79,6 +79,7 @@ func (c *cli) probe(ctx context.Context, args []string) int {
 		return exitUsage
 	}
 	p, err := c.newProber(&f)
+	defer f.rules.close()
 	if err != nil {
 		c.errorf("probe: %v", err)
 		return exitUsage
@@ -109,6 +110,7 @@ type prober struct {
 	sasl      kgo.Opt
 	timeout   time.Duration
 	progress  *progress
+	describe  describer // who answered for a "resolver" route (--docker)
 }
 
 func (c *cli) newProber(f *probeFlags) (*prober, error) {
@@ -155,7 +157,7 @@ func (c *cli) newProber(f *probeFlags) (*prober, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.d = d
+	p.d, p.describe = d, f.rules.describe
 	return p, nil
 }
 
@@ -255,6 +257,7 @@ func (p *prober) run(ctx context.Context) *probeResult {
 		cr := p.check(ctx, checkSpec{addr: b, nodeID: -1})
 		boots = append(boots, cr)
 		e := cr.endpoint()
+		e.Rule = ruleName(e.Rule, e.Addr, p.describe)
 		if cr.err != nil {
 			e.Hint = p.hint(cr)
 		}
@@ -312,6 +315,7 @@ func (p *prober) run(ctx context.Context) *probeResult {
 	for i, b := range brokers {
 		cr := checks[i]
 		br := cr.broker(b)
+		br.Rule = ruleName(br.Rule, br.Advertised, p.describe)
 		if cr.err != nil {
 			res.OK = false
 			br.Hint = p.hint(cr)

@@ -16,6 +16,7 @@ const rulesSynopsis = `Usage:
   kafkadial rules check [FILE...]          report rule errors and rules that never match
   kafkadial rules explain ADDR...          show the route of each address
   kafkadial rules from-compose [FILE...]   derive rules from a docker-compose file
+  kafkadial rules from-docker [NAME...]    derive rules from the containers a Docker engine runs
 
 Run "kafkadial rules COMMAND --help" for a command's flags.
 `
@@ -32,6 +33,8 @@ func (c *cli) rules(ctx context.Context, args []string) int {
 		return c.rulesExplain(ctx, args[1:])
 	case "from-compose":
 		return c.rulesFromCompose(ctx, args[1:])
+	case "from-docker":
+		return c.rulesFromDocker(ctx, args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(c.stdout, rulesSynopsis)
 		return exitOK
@@ -109,7 +112,8 @@ Shows, for each host:port, the route a dial would take as dialer.Route
 reports it: the target, the rule that matched (FILE:LINE), the hop and the
 name TLS verifies. Rules come from --rules FILE..., then KAFKADIAL_RULES and
 KAFKADIAL_RULES_FILE; addresses no rule matches go to the embedded resolver
-when --zone files are given (rule "resolver"). Nothing is dialled. Exit status: 0, 1 when an address
+when --zone files are given (rule "resolver"), then to the Docker engine with --docker (rule
+"docker container NAME (ID) by alias"). Nothing is dialled. Exit status: 0, 1 when an address
 cannot be routed (malformed, or refused under --strict), 2 for bad rules.
 `
 
@@ -136,6 +140,7 @@ func (c *cli) rulesExplain(ctx context.Context, args []string) int {
 		return exitUsage
 	}
 	opts, err := rf.options(c.getenv)
+	defer rf.close()
 	if err != nil {
 		c.errorf("rules explain: %v", err)
 		return exitUsage
@@ -163,7 +168,7 @@ func (c *cli) rulesExplain(ctx context.Context, args []string) int {
 		case rt.Rule == "" && rf.strict:
 			e.Error = "no rule matches (refused under --strict)"
 		default:
-			e.Target, e.Rule, e.Via, e.ServerName = rt.Target, rt.Rule, rt.Via, rt.ServerName
+			e.Target, e.Rule, e.Via, e.ServerName = rt.Target, ruleName(rt.Rule, a, rf.describe), rt.Via, rt.ServerName
 		}
 		if e.Error != "" {
 			failed = true
