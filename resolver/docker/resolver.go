@@ -328,6 +328,22 @@ func (r *Resolver) Lookup(ctx context.Context, hostport string) (*Answer, error)
 	return &Answer{Container: e.c, MatchedBy: levelNames[level], Addrs: addrs}, nil
 }
 
+// ResolveDetail is Resolve that also says which container answered and
+// how the name matched it ("docker container kafka-3 (3f2a1c9d4e5b) by
+// alias"): it makes *Resolver a dialer.DetailResolver, so that
+// dialer.Route reports it as Route.Detail and dial errors name it.
+func (r *Resolver) ResolveDetail(ctx context.Context, hostport string) ([]string, string, error) {
+	a, err := r.Lookup(ctx, hostport)
+	if err != nil {
+		return nil, "", err
+	}
+	return a.Addrs, a.describe(), nil
+}
+
+func (a *Answer) describe() string {
+	return fmt.Sprintf("docker container %s (%s) by %s", clean(a.Container.Name), a.Container.ShortID(), a.MatchedBy)
+}
+
 // RouteRule describes, for dialer.Route, who answers for hostport: "docker
 // container kafka-3 (3f2a1c9d4e5b) by alias", or "" when no container
 // does.
@@ -336,7 +352,7 @@ func (r *Resolver) RouteRule(hostport string) string {
 	if err != nil {
 		return ""
 	}
-	return fmt.Sprintf("docker container %s (%s) by %s", clean(a.Container.Name), a.Container.ShortID(), a.MatchedBy)
+	return a.describe()
 }
 
 // LookupHost returns the addresses of the container named host on each of

@@ -14,7 +14,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 )
 
-var _ dialer.Resolver = (*Resolver)(nil)
+var _ dialer.DetailResolver = (*Resolver)(nil)
 
 // spec describes a container as the engine would report it on inspect.
 type spec struct {
