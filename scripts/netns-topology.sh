@@ -93,7 +93,9 @@ stop_daemon() {
   [ -f "$f" ] || return 0
   local pid; pid=$(cat "$f")
   if alive "$pid"; then kill_tree "$pid"; fi
-  for _ in $(seq 1 250); do alive "$pid" || break; sleep 0.02; done
+  # Bounded: 30s, for a loaded machine; a process still alive then is an error.
+  for _ in $(seq 1 1500); do alive "$pid" || break; sleep 0.02; done
+  if alive "$pid"; then echo "$1 (pid $pid) did not die within 30s of SIGKILL" >&2; return 1; fi
   rm -f "$f"
 }
 
@@ -252,6 +254,12 @@ brokers_start() {
     (cd "$repo/integration" && go build -o "$bin" ./cmd/kfakeserve)
   fi
   rm -f "$dir/kfake.ready"
+  # The brokers' addresses must be free again (a killed process's sockets
+  # go with it, but the kernel may take a moment on a loaded machine).
+  for _ in $(seq 1 500); do
+    inns "$nsk" ss -Hltn "( sport = :9092 )" | grep -q . || break
+    sleep 0.02
+  done
   start_daemon kfake "$nsk" "$bin" -listen "$net.5{id}:9092" -advertise "kafka-{id}:9092" \
     -topic events:6 -echo "$sink_ip:7" -sink "$sink_ip:9" -ready "$dir/kfake.ready"
   for _ in $(seq 1 200); do
