@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -465,7 +466,7 @@ func FuzzCompose(f *testing.F) {
 		if err != nil {
 			return // the loader refuses it: from-compose reports the error
 		}
-		res := deriveRules(p, "127.0.0.1")
+		res := deriveRules(p, deriveOptions{target: "127.0.0.1", files: memFiles{}})
 		var b strings.Builder
 		writeComposeRules(&b, res)
 		// Whatever the file, the output is a rules file that loads, and
@@ -503,4 +504,24 @@ func FuzzListeners(f *testing.F) {
 			}
 		}
 	})
+}
+
+// memFiles is a host file system held in memory, keyed by path.
+type memFiles map[string]string
+
+func (m memFiles) readProps(path string) (map[string]prop, error) {
+	s, ok := m[path]
+	if !ok {
+		return nil, fs.ErrNotExist
+	}
+	return parseProps([]byte(s))
+}
+
+func (m memFiles) isDir(path string) bool {
+	for k := range m {
+		if strings.HasPrefix(k, path+"/") {
+			return true
+		}
+	}
+	return false
 }
