@@ -240,7 +240,7 @@ func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr
 		}
 		l.Published = pub
 		l.Rule = "*:" + strconv.Itoa(a.port) + " => " + pub
-		l.Note = fmt.Sprintf("listener %s: %s; whatever it is, port %d is this listener's alone here, %s%s, so the rule takes any host on port %d", l.Name, l.Computed, a.port, why, bindNote, a.port)
+		l.Note = fmt.Sprintf("listener %s advertises %s: %s; whatever it is, port %d is this listener's alone here, %s%s, so the rule takes any host on port %d", l.Name, l.Advertised, l.Computed, a.port, why, bindNote, a.port)
 		if a.hostComputed == "hostname" {
 			l.Note += fmt.Sprintf("; with hostname: %s on service %s the broker would advertise %s:%d and the rule %s:%d => %s could be exact", svc.Name, sr.Service, svc.Name, a.port, svc.Name, a.port, pub)
 		}

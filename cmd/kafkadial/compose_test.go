@@ -241,6 +241,7 @@ func TestComposeProblems(t *testing.T) {
 		code    int
 		rules   []string
 		want    []string // in stdout (comments) or stderr
+		not     []string // in neither
 	}{
 		{
 			name:    "random host port",
@@ -280,10 +281,17 @@ func TestComposeProblems(t *testing.T) {
 			want: []string{"# k:9093 is not reachable from the host: listener OTHER is advertised but not in KAFKA_LISTENERS"},
 		},
 		{
-			name:    "listener without protocol",
+			name:    "listener without protocol, no map set: assumed",
 			compose: svc("k", "EXTERNAL://k:9092", "", `ports: ["9092:9092"]`),
 			code:    0, rules: []string{"k:9092 => 127.0.0.1:9092"},
-			want: []string{"listener EXTERNAL has no security protocol in KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"},
+			want: []string{"# assumed: KAFKA_LISTENER_SECURITY_PROTOCOL_MAP is not set here: listener EXTERNAL is taken as PLAINTEXT"},
+			not:  []string{"PROBLEM"},
+		},
+		{
+			name:    "listener missing from the map set",
+			compose: svc("k", "EXTERNAL://k:9092", "", `ports: ["9092:9092"]`, "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP: PLAINTEXT:PLAINTEXT"),
+			code:    0, rules: []string{"k:9092 => 127.0.0.1:9092"},
+			want: []string{"# PROBLEM: listener EXTERNAL has no security protocol in KAFKA_LISTENER_SECURITY_PROTOCOL_MAP (Kafka refuses to start)"},
 		},
 		{
 			name:    "TLS and SASL listeners",
@@ -292,14 +300,30 @@ func TestComposeProblems(t *testing.T) {
 			want: []string{"TLS verifies kafka-1.example.invalid (the advertised name, which the rule keeps)", "clients authenticate with SASL"},
 		},
 		{
-			name:    "no advertised host",
+			name:    "no advertised host: any host on its port",
 			compose: svc("k", "PLAINTEXT://:9092", "", `ports: ["9092:9092"]`),
-			code:    1, want: []string{"the broker advertises its container's hostname, which is the container id unless the service sets hostname:"},
+			code:    0, rules: []string{"*:9092 => 127.0.0.1:9092"},
+			want: []string{"listener PLAINTEXT advertises <container hostname>:9092: the host is the container's hostname, which is its container id unless the service sets hostname:",
+				"port 9092 is this listener's alone here, container port 9092 published as 127.0.0.1:9092",
+				"with hostname: k on service k the broker would advertise k:9092 and the rule k:9092 => 127.0.0.1:9092 could be exact"},
+			not: []string{"# :9092"},
+		},
+		{
+			name:    "no advertised host, port shared with another listener",
+			compose: svc("k", "PLAINTEXT://:9092", "", `ports: ["9092:9092"]`) + svcBody("j", "PLAINTEXT://j:9092", "", `ports: ["19092:9092"]`),
+			code:    1, rules: []string{"j:9092 => 127.0.0.1:19092"},
+			want: []string{"a rule for port 9092 alone would also take j:9092, which service j advertises"},
 		},
 		{
 			name:    "no advertised host, hostname set",
-			compose: svc("k", "PLAINTEXT://0.0.0.0:9092", "", `ports: ["9092:9092"]`, "", "hostname: kafka-1"),
+			compose: svc("k", "PLAINTEXT://:9092", "", `ports: ["9092:9092"]`, "", "hostname: kafka-1"),
 			code:    0, rules: []string{"kafka-1:9092 => 127.0.0.1:9092"},
+			want: []string{"the broker advertises its hostname, kafka-1 (hostname:)"},
+		},
+		{
+			name:    "advertises 0.0.0.0",
+			compose: svc("k", "PLAINTEXT://0.0.0.0:9092", "", `ports: ["9092:9092"]`),
+			code:    1, want: []string{"listener PLAINTEXT advertises 0.0.0.0, the non-routable meta-address"},
 		},
 		{
 			name:    "advertised listeners unset: listeners advertised",
@@ -334,9 +358,9 @@ func TestComposeProblems(t *testing.T) {
 			code:    1, want: []string{`unknown security protocol "TLS" for listener PLAINTEXT`},
 		},
 		{
-			name:    "address a rule cannot hold",
-			compose: svc("k", "PLAINTEXT://bad_host!:9092", "", `ports: ["9092:9092"]`),
-			code:    1, want: []string{`advertises "bad_host!:9092", which a rule cannot match`},
+			name:    "address no rule can name",
+			compose: svc("k", "PLAINTEXT://bad#host:9092", "", `ports: ["9092:9092"]`),
+			code:    1, want: []string{`# bad#host:9092 is not reachable from the host: listener PLAINTEXT advertises bad#host:9092: host "bad#host" holds '#', which no rule can name`},
 		},
 		{
 			name:    "scaled",
@@ -355,6 +379,7 @@ func TestComposeProblems(t *testing.T) {
 				t.Errorf("rules %q, want %q\n%s", got, tc.rules, stdout)
 			}
 			mustContain(t, "output", stdout+stderr, tc.want...)
+			mustNotContain(t, "output", stdout+stderr, tc.not...)
 		})
 	}
 }
