@@ -307,14 +307,15 @@ func netJoin(host, port string) string {
 	return host + ":" + port
 }
 
-// computedBy describes what computes a value at container start.
+// computedBy describes what computes a value at container start, to
+// follow "the host is" or "the port is".
 func computedBy(svc types.ServiceConfig, what string, containerPort int) string {
 	switch what {
 	case "HOSTNAME_COMMAND", "PORT_COMMAND":
 		cmd, _ := envValue(svc.Environment, what)
-		return fmt.Sprintf("%s (%s) at container start", what, oneLineQuote(cmd))
+		return fmt.Sprintf("computed at container start by %s (%s)", what, oneLineQuote(cmd))
 	case "docker port":
-		return fmt.Sprintf("wurstmeister's start script at container start: it asks docker port for the host port of container port %d", containerPort)
+		return fmt.Sprintf("computed at container start by wurstmeister's start script, which asks docker port for the host port of container port %d", containerPort)
 	case "hostname":
 		return "the container's hostname, which is its container id unless the service sets hostname:"
 	}

@@ -16,13 +16,13 @@ import (
 // project, since a port one service publishes may reach another's broker
 // and a rule for one address must not take another's.
 type projectView struct {
-	p      *types.Project
-	o      deriveOptions
-	local  bool // the target is this machine
-	names  []string
-	specs  map[string]*brokerSpec
-	advs   []advRef      // every address a broker listener advertises
-	pubs   []publication // every port published on one fixed host port
+	p     *types.Project
+	o     deriveOptions
+	local bool // the target is this machine
+	names []string
+	specs map[string]*brokerSpec
+	advs  []advRef      // every address a broker listener advertises
+	pubs  []publication // every port published on one fixed host port
 }
 
 type advRef struct {
@@ -222,7 +222,7 @@ func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr
 				l.Rule = h + " => " + t
 			}
 		}
-		l.Note = fmt.Sprintf("listener %s: %s, taken to be the host port docker publishes container port %d on (%s), which this rule keeps while it moves the host", l.Name, l.Computed, l.ContainerPort, how)
+		l.Note = fmt.Sprintf("listener %s advertises %s: %s, taken to be the host port docker publishes container port %d on (%s), which this rule keeps while it moves the host; bootstrap from the port docker compose port %s %d prints", l.Name, l.Advertised, l.Computed, l.ContainerPort, how, sr.Service, l.ContainerPort)
 		if err != nil {
 			l.Rule, l.Note = "", fmt.Sprintf("listener %s advertises host %s, which no rule can hold: %v", l.Name, host, err)
 			return l
@@ -255,7 +255,7 @@ func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr
 				l.unpublished = why == notPublished
 				return l
 			}
-			desc = fmt.Sprintf("listener %s: %s%s", l.Name, via, bindNote)
+			desc = fmt.Sprintf("listener %s: %s", l.Name, via)
 		} else {
 			desc = fmt.Sprintf("listener %s, %s%s", l.Name, why, bindNote)
 		}
@@ -275,6 +275,9 @@ func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr
 		}
 		if match != net.JoinHostPort(host, strconv.Itoa(a.port)) {
 			l.Note += "; the host is written in quotes, so the rule matches it literally"
+			if strings.Contains(host, hostPlaceholder) {
+				l.Note += "; " + hostPlaceholder + " is the placeholder wurstmeister/kafka's start script fills with HOSTNAME_COMMAND's output, but HOSTNAME_COMMAND is not set, so the broker is told the name as written"
+			}
 		}
 		l.Rule = match + " => " + pub
 	}
