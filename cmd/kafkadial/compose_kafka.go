@@ -94,6 +94,15 @@ func (k *kafkaSettings) get(name string) (value, from string, ok bool) {
 	return "", "", false
 }
 
+// describeSetting shows a value with where it was set: KEY=value, or
+// key=value in FILE:LINE.
+func describeSetting(from, value string) string {
+	if key, file, ok := strings.Cut(from, " in "); ok {
+		return key + "=" + value + " in " + file
+	}
+	return from + "=" + value
+}
+
 // name is how the service would set a property in its environment.
 func (k *kafkaSettings) name(prop string) string { return k.prefix + envName(prop) }
 
@@ -162,7 +171,7 @@ func (sp *brokerSpec) kafka(svc types.ServiceConfig, k *kafkaSettings) {
 		}
 		if controller && !broker {
 			sp.controller = true
-			sp.roles = fmt.Sprintf("%s=%s", from, roles)
+			sp.roles = describeSetting(from, roles)
 			return
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -186,4 +187,243 @@ func TestComposeNewLayoutsProduceConsume(t *testing.T) {
 		}
 		produceConsume(t, rules, "127.0.0.1:"+p, "t", 6)
 	})
+}
+
+// TestComposeLayoutCases: the finer points of each layout, one compose
+// project per case, checked in the command's words.
+func TestComposeLayoutCases(t *testing.T) {
+	const sock = "    volumes: [\"/var/run/docker.sock:/var/run/docker.sock\"]\n"
+	for _, tc := range []struct {
+		name   string
+		files  map[string]string // compose.yaml and what it mounts
+		args   []string
+		code   int
+		rules  []string
+		want   []string // in stdout or stderr
+		stderr []string // in stderr
+		not    []string // in neither
+	}{
+		// Controllers and the exit status.
+		{
+			name: "bitnami controller-only node",
+			files: map[string]string{"compose.yaml": svc("b", "PLAINTEXT://b:9092", "PLAINTEXT://:9092", `ports: ["9092:9092"]`) +
+				"  c:\n    image: bitnami/kafka:3.9\n    environment:\n      - KAFKA_CFG_PROCESS_ROLES=controller\n      - KAFKA_CFG_LISTENERS=CONTROLLER://:9093\n      - KAFKA_CFG_CONTROLLER_LISTENER_NAMES=CONTROLLER\n"},
+			code: 0, rules: []string{"b:9092 => 127.0.0.1:9092"},
+			want: []string{"# service c (bitnami/kafka:3.9): KRaft controller only (KAFKA_CFG_PROCESS_ROLES=controller)"},
+		},
+		{
+			name:   "controllers only",
+			files:  map[string]string{"compose.yaml": "services:\n  c:\n    image: apache/kafka:3.9.1\n    environment:\n      KAFKA_PROCESS_ROLES: controller\n      KAFKA_LISTENERS: CONTROLLER://:9093\n"},
+			code:   1,
+			stderr: []string{"no Kafka broker in", "every Kafka service is a KRaft controller only"},
+		},
+		{
+			name: "a broker the host cannot reach, beside a controller",
+			files: map[string]string{"compose.yaml": svc("b", "PLAINTEXT://b:29092", "PLAINTEXT://:29092", `ports: []`) +
+				"  c:\n    image: apache/kafka:3.9.1\n    environment:\n      KAFKA_PROCESS_ROLES: controller\n      KAFKA_LISTENERS: CONTROLLER://:9093\n"},
+			code:   1,
+			stderr: []string{"kafkadial: rules from-compose: service b: the host reaches none of the addresses this broker advertises"},
+			not:    []string{"service c:"},
+		},
+		{
+			name: "controller role from a mounted file",
+			files: map[string]string{
+				"compose.yaml":      svc("b", "PLAINTEXT://b:9092", "PLAINTEXT://:9092", `ports: ["9092:9092"]`) + "  c:\n    image: apache/kafka:3.9.1\n    volumes: [\"./c.properties:/opt/kafka/config/server.properties\"]\n",
+				"c.properties":      "process.roles=controller\nlisteners=CONTROLLER://:9093\n",
+				"unused.properties": "listeners=X://:1\n",
+			},
+			code: 0, rules: []string{"b:9092 => 127.0.0.1:9092"},
+			want: []string{"# service c (apache/kafka:3.9.1): KRaft controller only (process.roles=controller in ./c.properties:1)"},
+		},
+
+		// Mounted configuration, and settings left to the image.
+		{
+			name:  "mounted file missing",
+			files: map[string]string{"compose.yaml": svc("k", "PLAINTEXT://k:9092", "", `ports: ["9092:9092"]`, "", `volumes: ["./gone/server.properties:/mnt/shared/config/server.properties"]`)},
+			code:  0, rules: []string{"k:9092 => 127.0.0.1:9092"},
+			want: []string{"# assumed: ./gone/server.properties, mounted at /mnt/shared/config/server.properties, is not there: the environment is taken as the whole configuration"},
+		},
+		{
+			name: "the environment wins over the file",
+			files: map[string]string{
+				"compose.yaml":      svc("k", "PLAINTEXT://from-env:9092", "", `ports: ["9092:9092"]`, "", `volumes: ["./server.properties:/mnt/shared/config/server.properties"]`),
+				"server.properties": "listeners=PLAINTEXT://:9092\nadvertised.listeners=PLAINTEXT://from-file:9092\n",
+			},
+			code: 0, rules: []string{"from-env:9092 => 127.0.0.1:9092"},
+			want: []string{"# read ./server.properties, mounted at /mnt/shared/config/server.properties"},
+		},
+		{
+			name: "a file the command names, in a mounted directory, with --override",
+			files: map[string]string{
+				"compose.yaml":           "services:\n  k:\n    image: apache/kafka:3.9.1\n    command: [\"/opt/kafka/bin/kafka-server-start.sh\", \"/etc/custom/broker.properties\", \"--override\", \"advertised.listeners=PLAINTEXT://over.invalid:9092\"]\n    volumes: [\"./conf:/etc/custom\"]\n    ports: [\"19092:9092\"]\n",
+				"conf/broker.properties": "listeners=PLAINTEXT://:9092\nadvertised.listeners=PLAINTEXT://file.invalid:9092\n",
+			},
+			code: 0, rules: []string{"over.invalid:9092 => 127.0.0.1:19092"},
+			want: []string{"# read ./conf/broker.properties, mounted at /etc/custom/broker.properties"},
+		},
+		{
+			name: "a mounted directory holding server.properties, nothing in the environment",
+			files: map[string]string{
+				"compose.yaml":             "services:\n  k:\n    image: bitnami/kafka:3.9\n    volumes: [\"./config:/opt/bitnami/kafka/config\"]\n    ports: [\"19092:9094\"]\n",
+				"config/server.properties": "listeners=INTERNAL://:9092,EXTERNAL://:9094\nadvertised.listeners=INTERNAL://k:9092,EXTERNAL://k.example.invalid:9094\nlistener.security.protocol.map=INTERNAL:PLAINTEXT,EXTERNAL:SSL\n",
+			},
+			code: 0, rules: []string{"k.example.invalid:9094 => 127.0.0.1:19092"},
+			want: []string{"# read ./config/server.properties, mounted at /opt/bitnami/kafka/config/server.properties", "TLS verifies k.example.invalid"},
+		},
+		{
+			name:  "listeners left to the image",
+			files: map[string]string{"compose.yaml": "services:\n  k:\n    image: apache/kafka:3.9.1\n    ports: [\"9092:9092\"]\n    environment:\n      KAFKA_NODE_ID: 1\n"},
+			code:  1, stderr: []string{"neither KAFKA_ADVERTISED_LISTENERS nor KAFKA_LISTENERS is set here: the image's own configuration decides what it advertises, which this command cannot see"},
+		},
+
+		// wurstmeister's settings and what its start script computes.
+		{
+			name:  "the port docker publishes, asked by the start script",
+			files: map[string]string{"compose.yaml": "services:\n  k:\n    image: wurstmeister/kafka\n    ports: [\"9092\"]\n" + sock + "    environment:\n      KAFKA_ADVERTISED_HOST_NAME: h.invalid\n"},
+			code:  0, rules: []string{"h.invalid => 127.0.0.1"},
+			want: []string{"computed at container start by wurstmeister's start script, which asks docker port for the host port of container port 9092"},
+		},
+		{
+			name:  "the legacy host from HOSTNAME_COMMAND",
+			files: map[string]string{"compose.yaml": "services:\n  k:\n    image: wurstmeister/kafka\n    ports: [\"19092:9092\"]\n    environment:\n      HOSTNAME_COMMAND: hostname -f\n      KAFKA_ADVERTISED_PORT: 9092\n"},
+			code:  0, rules: []string{"*:9092 => 127.0.0.1:19092"},
+			want: []string{`the host is computed at container start by HOSTNAME_COMMAND ("hostname -f")`},
+		},
+		{
+			name:  "host and port both computed",
+			files: map[string]string{"compose.yaml": "services:\n  k:\n    image: wurstmeister/kafka\n    ports: [\"9092\"]\n    environment:\n      HOSTNAME_COMMAND: hostname -f\n      PORT_COMMAND: 'docker port $$(hostname) 9092/tcp | cut -d: -f2'\n      KAFKA_ADVERTISED_HOST_NAME: _{HOSTNAME_COMMAND}\n      KAFKA_ADVERTISED_PORT: _{PORT_COMMAND}\n"},
+			code:  1, want: []string{"advertises an address computed at container start", "no rule can be written before it runs"},
+		},
+		{
+			name: "a host-only rule that would take another broker's address",
+			files: map[string]string{"compose.yaml": "services:\n  k:\n    image: wurstmeister/kafka\n    ports: [\"9092\"]\n    environment:\n      PORT_COMMAND: 'docker port $$(hostname) 9092/tcp | cut -d: -f2'\n      KAFKA_ADVERTISED_HOST_NAME: shared.invalid\n      KAFKA_ADVERTISED_PORT: _{PORT_COMMAND}\n" +
+				svcBody("j", "PLAINTEXT://shared.invalid:9093", "", `ports: ["9093:9093"]`)},
+			code: 1, rules: []string{"shared.invalid:9093 => 127.0.0.1:9093"},
+			want: []string{"a rule for host shared.invalid alone would also take shared.invalid:9093, which service j advertises"},
+		},
+		{
+			name:  "a port placeholder without PORT_COMMAND",
+			files: map[string]string{"compose.yaml": "services:\n  k:\n    image: wurstmeister/kafka\n    ports: [\"9092:9092\"]\n    environment:\n      KAFKA_ADVERTISED_HOST_NAME: h.invalid\n      KAFKA_ADVERTISED_PORT: _{PORT_COMMAND}\n"},
+			code:  1, stderr: []string{`KAFKA_ADVERTISED_PORT: "_{PORT_COMMAND}" is not a port`},
+		},
+
+		// Redpanda.
+		{
+			name:  "Redpanda without listener flags",
+			files: map[string]string{"compose.yaml": "services:\n  rp:\n    image: redpandadata/redpanda\n    command: redpanda start --smp 1\n    ports: [\"9092:9092\"]\n"},
+			code:  1, want: []string{"--kafka-addr is not given: Redpanda listens on 0.0.0.0:9092", "advertises 0.0.0.0, the non-routable meta-address"},
+		},
+		{
+			name:  "Redpanda named listeners, = form",
+			files: map[string]string{"compose.yaml": "services:\n  rp:\n    image: redpandadata/redpanda\n    command: [\"redpanda\", \"start\", \"--kafka-addr=in://0.0.0.0:9092,out://0.0.0.0:19092\", \"--advertise-kafka-addr=in://rp:9092,out://rp.example.invalid:19092\"]\n    ports: [\"29092:19092\"]\n"},
+			code:  0, rules: []string{"rp.example.invalid:19092 => 127.0.0.1:29092"},
+			want: []string{"# rp:9092 is not reachable from the host: listener in: container port 9092 is not published: it serves containers on the compose network; host clients use listener out"},
+		},
+
+		// Ports another service publishes.
+		{
+			name: "an nginx stream proxy publishes the advertised port",
+			files: map[string]string{"compose.yaml": svc("kafka", "EXTERNAL://localhost:9092", "EXTERNAL://:9094", `ports: []`, "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP: EXTERNAL:PLAINTEXT") +
+				"  edge:\n    image: nginx:1.27\n    ports: [\"9092:9092\", \"8080:80\"]\n"},
+			code: 0, rules: []string{"localhost:9092 => 127.0.0.1:9092"},
+			want: []string{"host port 9092 is published by service edge (nginx:1.27), from its container port 9092: the connection goes through edge", "reachable as advertised"},
+			not:  []string{"publish it", "not published"},
+		},
+		{
+			name: "a proxy bound to another address than the advertised one",
+			files: map[string]string{"compose.yaml": svc("kafka", "EXTERNAL://localhost:9092", "EXTERNAL://:9094", `ports: []`, "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP: EXTERNAL:PLAINTEXT") +
+				"  edge:\n    image: nginx:1.27\n    ports: [\"198.18.0.7:9092:9092\"]\n"},
+			code: 1, want: []string{"# localhost:9092 is not reachable from the host: listener EXTERNAL: container port 9094 is not published"},
+		},
+		{
+			name: "advice never names a host port another service publishes",
+			files: map[string]string{"compose.yaml": svc("kafka", "PLAINTEXT://kafka:9092", "PLAINTEXT://:9092", `ports: []`) +
+				"  web:\n    image: nginx:1.27\n    ports: [\"9092:80\"]\n"},
+			code: 1, want: []string{`publish it (ports: - "HOSTPORT:9092" on service kafka (HOSTPORT a host port no service publishes yet)) and the rule kafka:9092 => 127.0.0.1:HOSTPORT would do the rest: what it advertises can stay`},
+		},
+
+		// The smaller points.
+		{
+			name:  "--host: localhost needs a rule to the Docker host",
+			files: map[string]string{"compose.yaml": svc("k", "PLAINTEXT://localhost:9092", "", `ports: ["9092:9092"]`)},
+			args:  []string{"--host", "198.18.0.5"},
+			code:  0, rules: []string{"localhost:9092 => 198.18.0.5:9092"},
+			not: []string{"reachable as advertised", "::1"},
+		},
+		{
+			name:  "--host: a port bound to the Docker host's loopback",
+			files: map[string]string{"compose.yaml": svc("k", "PLAINTEXT://localhost:9092", "", `ports: ["127.0.0.1:9092:9092"]`)},
+			args:  []string{"--host", "198.18.0.5"},
+			code:  1, want: []string{"is published on the Docker host's 127.0.0.1 only (127.0.0.1:9092), which this machine does not reach"},
+			not: []string{"reachable as advertised"},
+		},
+		{
+			name:  "--host: advertised as the Docker host's name",
+			files: map[string]string{"compose.yaml": svc("k", "PLAINTEXT://docker.example.invalid:9092", "", `ports: ["9092:9092"]`)},
+			args:  []string{"--host", "docker.example.invalid"},
+			code:  0, rules: []string{"docker.example.invalid:9092 => docker.example.invalid:9092"},
+			want: []string{"reachable as advertised"},
+			not:  []string{"::1"},
+		},
+		{
+			name:  "127.0.0.1 advertised: no localhost note",
+			files: map[string]string{"compose.yaml": svc("k", "PLAINTEXT://127.0.0.1:9092", "", `ports: ["9092:9092"]`)},
+			code:  0, rules: []string{"127.0.0.1:9092 => 127.0.0.1:9092"},
+			want: []string{"reachable as advertised"},
+			not:  []string{"::1"},
+		},
+		{
+			name:  "an internal listener alone: a rule would do",
+			files: map[string]string{"compose.yaml": svc("k", "PLAINTEXT://kafka:29092", "PLAINTEXT://:29092", `ports: []`)},
+			code:  1, want: []string{`publish it (ports: - "29092:29092" on service k) and the rule kafka:29092 => 127.0.0.1:29092 would do the rest: what it advertises can stay`},
+			not: []string{"advertise an address"},
+		},
+		{
+			name:  "version: said once, briefly",
+			files: map[string]string{"compose.yaml": "version: \"3.8\"\n" + svc("k", "PLAINTEXT://k:9092", "", `ports: ["9092:9092"]`)},
+			code:  0, rules: []string{"k:9092 => 127.0.0.1:9092"},
+			stderr: []string{"kafkadial: compose: the top-level version: is obsolete; compose ignores it (--verbose for details)\n"},
+			not:    []string{"potential confusion"},
+		},
+		{
+			name:  "version: compose-go's words with --verbose",
+			files: map[string]string{"compose.yaml": "version: \"3.8\"\n" + svc("k", "PLAINTEXT://k:9092", "", `ports: ["9092:9092"]`)},
+			args:  []string{"--verbose"},
+			code:  0, rules: []string{"k:9092 => 127.0.0.1:9092"},
+			stderr: []string{"kafkadial: compose: warning: ", "the attribute `version` is obsolete"},
+		},
+
+		// Hosts holding the rule language's characters.
+		{
+			name:  "a glob character, quoted",
+			files: map[string]string{"compose.yaml": svc("k", "PLAINTEXT://kafka-*.local:9092", "", `ports: ["9092:9092"]`)},
+			code:  0, rules: []string{`"kafka-*.local":9092 => 127.0.0.1:9092`},
+		},
+		{
+			name:  "white space in a template placeholder: refused with a comment",
+			files: map[string]string{"compose.yaml": svc("k", "PLAINTEXT://{{ broker }}:9092", "", `ports: ["9092:9092"]`)},
+			code:  1, want: []string{`# {{ broker }}:9092 is not reachable from the host: listener PLAINTEXT advertises {{ broker }}:9092: host "{{ broker }}" holds ' ', which no rule can name`},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, content := range tc.files {
+				writeFile(t, dir, name, content)
+			}
+			args := append(slices.Clone(tc.args), filepath.Join(dir, "compose.yaml"))
+			code, stdout, stderr := fromCompose(t, nil, args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\n%s\n%s", code, tc.code, stdout, stderr)
+			}
+			if got := ruleLines(stdout); !slices.Equal(got, tc.rules) {
+				t.Errorf("rules %q, want %q\n%s", got, tc.rules, stdout)
+			}
+			mustContain(t, "output", stdout+stderr, tc.want...)
+			mustContain(t, "stderr", stderr, tc.stderr...)
+			mustNotContain(t, "output", stdout+stderr, tc.not...)
+			if code == 1 && stderr == "" {
+				t.Errorf("exit 1 without a reason on stderr")
+			}
+		})
+	}
 }

@@ -210,11 +210,12 @@ advertised port is a container port, served by the listener's bind port,
 which ports: publishes on a host port (of this service, or of a proxy
 service in front of it).
 
-Kafka settings are read from the environment (KAFKA_ and bitnami's
-KAFKA_CFG_ forms, and the older KAFKA_ADVERTISED_HOST_NAME/PORT with
-wurstmeister's HOSTNAME_COMMAND and PORT_COMMAND), a server.properties the
-service bind-mounts and --override arguments; Redpanda's from --kafka-addr
-and --advertise-kafka-addr in its command. KRaft controller-only nodes get
+Kafka settings are read from the environment (KAFKA_ADVERTISED_LISTENERS,
+KAFKA_LISTENERS and the rest, bitnami's KAFKA_CFG_ forms, the older
+KAFKA_ADVERTISED_HOST_NAME/PORT with wurstmeister's HOSTNAME_COMMAND and
+PORT_COMMAND), from a server.properties the service bind-mounts and from
+--override arguments; Redpanda's from --kafka-addr and
+--advertise-kafka-addr in its command. KRaft controller-only nodes get
 no rules: clients never dial them. What is computed at container start is
 named, with the rule that holds whatever it computes. An address that no
 published port reaches is named in a comment that says why.
