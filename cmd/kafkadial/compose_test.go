@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -12,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/compose-spec/compose-go/v2/loader"
-	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/kafkadial/kafkadial/dialer"
 	"github.com/kafkadial/kafkadial/kafkatest"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -458,53 +455,6 @@ func TestComposeJSON(t *testing.T) {
 		ls[1].Name != "PLAINTEXT_HOST" || !ls[1].Reachable || ls[1].ContainerPort != 19092 || ls[1].Protocol != "PLAINTEXT" {
 		t.Errorf("listeners %+v", ls)
 	}
-}
-
-func FuzzCompose(f *testing.F) {
-	for _, dir := range []string{"apache-single", "apache-three", "bitnami-single", "bitnami-three", "cp-single", "cp-three", "dotenv"} {
-		b, err := os.ReadFile(filepath.Join("testdata/compose", dir, "compose.yaml"))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	f.Add([]byte(svc("k", "SSL://[::1]:9093,X://:1", "X://:2", `ports: ["1-3:1-3", {target: 2, published: "x"}]`, "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP: X:SSL,SSL:SSL")))
-	f.Add([]byte(svc("k", "A://h:1", "", `network_mode: "service:k"`)))
-	f.Add([]byte("services:\n  k:\n    image: x\n    environment: [KAFKA_CFG_LISTENERS]\n"))
-	env := types.Mapping{"KAFKA_1_PORT": "19091", "KAFKA_2_PORT": "19092", "KAFKA_3_PORT": "19093", "KAFKA_HOST_PORT": "9092", "KAFKA_VERSION": "3.9.1", "BROKER_NAME": "b"}
-	dir := f.TempDir()
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var p *types.Project
-		err := func() (err error) {
-			defer func() {
-				if r := recover(); r != nil {
-					err = fmt.Errorf("compose-go panicked: %v", r)
-				}
-			}()
-			p, err = loader.LoadWithContext(context.Background(), types.ConfigDetails{
-				WorkingDir:  dir,
-				ConfigFiles: []types.ConfigFile{{Filename: "compose.yaml", Content: data}},
-				Environment: env,
-			}, func(o *loader.Options) { o.SetProjectName("fuzz", true); o.ResolvePaths = false })
-			return err
-		}()
-		if err != nil {
-			return // the loader refuses it: from-compose reports the error
-		}
-		res := deriveRules(p, deriveOptions{target: "127.0.0.1", files: memFiles{}})
-		var b strings.Builder
-		writeComposeRules(&b, res)
-		// Whatever the file, the output is a rules file that loads, and
-		// every rule it lists is in it.
-		d, err := dialer.New(dialer.WithRules(b.String()))
-		if err != nil {
-			t.Fatalf("derived rules do not load: %v\n%s", err, b.String())
-		}
-		d.Close()
-		if got := ruleLines(b.String()); len(got) != len(res.Rules) {
-			t.Fatalf("%d rule lines for %d rules:\n%s", len(got), len(res.Rules), b.String())
-		}
-	})
 }
 
 func FuzzListeners(f *testing.F) {
