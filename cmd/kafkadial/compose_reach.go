@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/kafkadial/kafkadial/dialer"
+	"github.com/kafkadial/kafkadial/rules"
 )
 
 // projectView is what every service's rules are derived from: the whole
@@ -287,8 +287,8 @@ func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr
 	if strings.HasSuffix(l.Protocol, "SSL") {
 		l.Note += fmt.Sprintf("; TLS verifies %s (the advertised name, which the rule keeps)", host)
 	}
-	if _, err := dialer.New(dialer.WithRules(l.Rule)); err != nil {
-		l.Note = fmt.Sprintf("listener %s advertises %s, for which no rule can be written: %v", l.Name, l.Advertised, err)
+	if _, errs := rules.Parse("rule", l.Rule); len(errs) > 0 {
+		l.Note = fmt.Sprintf("listener %s advertises %s, for which no rule can be written: %v", l.Name, l.Advertised, errs[0])
 		l.Rule, l.Published = "", ""
 		return l
 	}

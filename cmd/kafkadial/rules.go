@@ -8,7 +8,6 @@ import (
 	"net"
 	"strings"
 	"text/tabwriter"
-	"unicode"
 
 	"github.com/kafkadial/kafkadial/dialer"
 )
@@ -261,12 +260,12 @@ func (c *cli) rulesFromCompose(ctx context.Context, args []string) int {
 	p, warnings, err := loadCompose(ctx, o)
 	c.composeWarnings(warnings, *verbose)
 	if err != nil {
-		c.errorf("rules from-compose: %v", err)
+		c.errorf("rules from-compose: %s", printable(err.Error()))
 		return exitUsage
 	}
 	res := deriveRules(p, deriveOptions{target: *loopback})
 	if len(res.Services) == 0 {
-		c.errorf("rules from-compose: no Kafka service in %s (none sets KAFKA_ADVERTISED_LISTENERS, KAFKA_LISTENERS, KAFKA_ADVERTISED_HOST_NAME, KAFKA_PROCESS_ROLES or their KAFKA_CFG_ forms, mounts a server.properties, or runs redpanda start)", strings.Join(p.ComposeFiles, ", "))
+		c.errorf("rules from-compose: no Kafka service in %s (none sets KAFKA_ADVERTISED_LISTENERS, KAFKA_LISTENERS, KAFKA_ADVERTISED_HOST_NAME, KAFKA_PROCESS_ROLES or their KAFKA_CFG_ forms, mounts a server.properties, or runs redpanda start)", printable(strings.Join(p.ComposeFiles, ", ")))
 		return exitProblem
 	}
 	if *asJSON {
@@ -282,11 +281,11 @@ func (c *cli) rulesFromCompose(ctx context.Context, args []string) int {
 			brokers++
 		}
 		for _, pr := range s.Problems {
-			c.errorf("rules from-compose: service %s: %s", s.Service, pr)
+			c.errorf("rules from-compose: service %s: %s", printable(s.Service), printable(pr))
 		}
 	}
 	if brokers == 0 {
-		c.errorf("rules from-compose: no Kafka broker in %s: every Kafka service is a KRaft controller only", strings.Join(p.ComposeFiles, ", "))
+		c.errorf("rules from-compose: no Kafka broker in %s: every Kafka service is a KRaft controller only", printable(strings.Join(p.ComposeFiles, ", ")))
 	}
 	if !res.OK {
 		return exitProblem
@@ -300,12 +299,7 @@ func (c *cli) rulesFromCompose(ctx context.Context, args []string) int {
 func (c *cli) composeWarnings(warnings []string, verbose bool) {
 	versionSaid := false
 	for _, w := range warnings {
-		w = strings.Map(func(r rune) rune {
-			if unicode.IsControl(r) {
-				return ' '
-			}
-			return r
-		}, w)
+		w = printable(w)
 		switch {
 		case verbose:
 			fmt.Fprintf(c.stderr, "kafkadial: compose: warning: %s\n", w)
