@@ -189,3 +189,24 @@ func numberAfter(s string, i int) int {
 	}
 	return n
 }
+
+func TestCostlyForLoader(t *testing.T) {
+	env := types.Mapping{"P": "19091"}
+	for _, tc := range []struct {
+		data string
+		want string
+	}{
+		{`ports: ["1-3:1-3", "9092:9092", "127.0.0.1:19092:29092"]`, ""},
+		{`ports: ["1-65535:1-65535"]`, "a port range 1-65535"},
+		{`ports: ["1 - 2000"]`, ""}, // not a range compose-go reads
+		{`ports: ["1-${P}"]`, "a port range 1-19091"},
+		{`ports: ["1-${P:-2}:1-${P}"]`, "a port range 1-19091"},
+		{`env_file: /dev/zero`, "names /dev"},
+		{"x-a: " + strings.Repeat("a", 16<<10), "larger than 16 KiB"},
+		{"services:\n  kafka-1:\n    image: apache/kafka:3.9.1\n", ""},
+	} {
+		if got := costlyForLoader([]byte(tc.data), env); got != tc.want {
+			t.Errorf("%.40q: %q, want %q", tc.data, got, tc.want)
+		}
+	}
+}

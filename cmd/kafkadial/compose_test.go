@@ -438,6 +438,28 @@ func TestComposeErrors(t *testing.T) {
 	}
 }
 
+func TestComposeJSONControllers(t *testing.T) {
+	env := map[string]string{"BROKER_1_PORT": "19091", "BROKER_2_PORT": "19092", "BROKER_3_PORT": "19093"}
+	code, stdout, _ := runWith(t, envCLI(env), "rules", "from-compose", "--json", composeFile("kraft-isolated"))
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	var res composeResult
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	roles := map[string]int{}
+	for _, s := range res.Services {
+		roles[s.Role]++
+		if s.Role == "controller" && (len(s.Listeners) != 0 || s.Roles != "KAFKA_PROCESS_ROLES=controller") {
+			t.Errorf("controller %+v", s)
+		}
+	}
+	if roles["controller"] != 3 || roles["broker"] != 3 || !res.OK || len(res.Rules) != 3 {
+		t.Errorf("%+v", res)
+	}
+}
+
 func TestComposeJSON(t *testing.T) {
 	code, stdout, _ := runWith(t, envCLI(map[string]string{"KAFKA_HOST_PORT": "19092"}), "rules", "from-compose", "--json", "testdata/compose/apache-single/compose.yaml")
 	if code != 0 {
@@ -449,6 +471,9 @@ func TestComposeJSON(t *testing.T) {
 	}
 	if len(res.Services) != 1 || !res.OK || !slices.Equal(res.Rules, []string{"localhost:19092 => 127.0.0.1:19092"}) || !slices.Equal(res.Bootstrap, []string{"127.0.0.1:19092"}) {
 		t.Fatalf("%+v", res)
+	}
+	if s := res.Services[0]; s.Kind != "Kafka" || s.Role != "broker" || s.Roles != "broker,controller" {
+		t.Errorf("service %+v", s)
 	}
 	ls := res.Services[0].Listeners
 	if len(ls) != 2 || ls[0].Name != "PLAINTEXT" || ls[0].Reachable || ls[0].ContainerPort != 29092 ||
