@@ -141,7 +141,11 @@ func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr
 		a.hostComputed = "hostname"
 	case host == "0.0.0.0" || host == "::":
 		l.Advertised = a.addr()
-		l.Note = fmt.Sprintf("listener %s advertises %s, the non-routable meta-address, which no client can dial (Kafka refuses to start with it); advertise a name, such as the service's: %s", l.Name, host, svc.Name)
+		refuses := ""
+		if sp.kind == "Kafka" {
+			refuses = " (Kafka refuses to start with it)"
+		}
+		l.Note = fmt.Sprintf("listener %s advertises %s, the non-routable meta-address, which no client can dial%s; advertise a name, such as the service's: %s", l.Name, host, refuses, svc.Name)
 		return l
 	}
 	l.Advertised = net.JoinHostPort(host, strconv.Itoa(a.port))
