@@ -209,6 +209,9 @@ func (sp *brokerSpec) kafka(svc types.ServiceConfig, k *kafkaSettings) {
 		if !sp.legacy(svc, k, sy, legacyHost, legacyHostFrom, legacyPort, legacyPortFrom, dockerPort) {
 			return
 		}
+		if strings.Contains(svc.Image, "apache/kafka") {
+			sp.problem("%s: the apache/kafka image runs Kafka 3.7 or later, which no longer reads advertised.host.name or advertised.port (removed in Kafka 3.0); set %s", sp.advFrom, k.name("advertised.listeners"))
+		}
 	case haveBinds:
 		// Kafka advertises its listeners when advertised.listeners is unset.
 		sp.advs, sp.advFrom = sp.binds, bindFrom

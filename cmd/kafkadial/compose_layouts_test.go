@@ -186,6 +186,12 @@ func TestComposeNewLayoutsProduceConsume(t *testing.T) {
 			}
 		}
 		produceConsume(t, rules, "127.0.0.1:"+p, "t", 6)
+
+		// rules check, as a user runs it on the file, accepts it.
+		f := writeFile(t, t.TempDir(), "compose.rules", rules)
+		if code, stdout, stderr := runWith(t, envCLI(nil), "rules", "check", f); code != 0 || stdout != "" || stderr != "" {
+			t.Errorf("rules check: exit %d, %q, %q", code, stdout, stderr)
+		}
 	})
 }
 
@@ -300,6 +306,12 @@ func TestComposeLayoutCases(t *testing.T) {
 				svcBody("j", "PLAINTEXT://shared.invalid:9093", "", `ports: ["9093:9093"]`)},
 			code: 1, rules: []string{"shared.invalid:9093 => 127.0.0.1:9093"},
 			want: []string{"a rule for host shared.invalid alone would also take shared.invalid:9093, which service j advertises"},
+		},
+		{
+			name:  "the legacy form on an image whose Kafka dropped it",
+			files: map[string]string{"compose.yaml": "services:\n  k:\n    image: apache/kafka:3.9.1\n    ports: [\"9092:9092\"]\n    environment:\n      KAFKA_ADVERTISED_HOST_NAME: h.invalid\n"},
+			code:  0, rules: []string{"h.invalid:9092 => 127.0.0.1:9092"},
+			stderr: []string{"KAFKA_ADVERTISED_HOST_NAME: the apache/kafka image runs Kafka 3.7 or later, which no longer reads advertised.host.name"},
 		},
 		{
 			name:  "a port placeholder without PORT_COMMAND",
