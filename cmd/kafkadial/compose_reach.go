@@ -21,8 +21,11 @@ type projectView struct {
 	local bool // the target is this machine
 	names []string
 	specs map[string]*brokerSpec
-	advs  []advRef      // every address a broker listener advertises
-	pubs  []publication // every port published on one fixed host port
+	advs  []advRef // every address a broker listener advertises
+	// suggested are the host ports advice has named, so that no two
+	// pieces of advice name the same one.
+	suggested map[int]bool
+	pubs      []publication // every port published on one fixed host port
 }
 
 type advRef struct {
@@ -39,7 +42,7 @@ type publication struct {
 }
 
 func newProjectView(p *types.Project, o deriveOptions) *projectView {
-	v := &projectView{p: p, o: o, names: sortedKeys(p.Services), specs: map[string]*brokerSpec{}}
+	v := &projectView{p: p, o: o, names: sortedKeys(p.Services), specs: map[string]*brokerSpec{}, suggested: map[int]bool{}}
 	if a, err := netip.ParseAddr(o.target); err == nil && a.IsLoopback() || strings.EqualFold(o.target, "localhost") {
 		v.local = true
 	}
@@ -550,8 +553,9 @@ func (v *projectView) adviseUnpublished(sr *serviceResult, reachable bool) {
 		}
 		hostPort := ""
 		for _, p := range []int{l.ContainerPort, l.advPort} {
-			if p > 0 && !slices.ContainsFunc(v.pubs, func(pb publication) bool { return pb.hostPort == p }) {
+			if p > 0 && !v.suggested[p] && !slices.ContainsFunc(v.pubs, func(pb publication) bool { return pb.hostPort == p }) {
 				hostPort = strconv.Itoa(p)
+				v.suggested[p] = true
 				break
 			}
 		}
