@@ -56,7 +56,7 @@ func TestComposeNewLayoutsProduceConsume(t *testing.T) {
 		}
 		wantRules(t, rules, "localhost:9094 => "+c.Seed())
 		mustContain(t, "rules", rules, "# read ./server.properties, mounted at /mnt/shared/config/server.properties",
-			"# kafka:29092 is not reachable from the host: listener PLAINTEXT: container port 29092 is not published: it serves containers on the compose network; host clients use listener EXTERNAL")
+			"# kafka:29092 is not reachable from the host: listener PLAINTEXT: container port 29092 is not published: it serves containers on its network; host clients use listener EXTERNAL")
 		mustNotContain(t, "rules", rules, "CONTROLLER", "9093")
 		produceConsume(t, rules, c.Seed(), "t", 6)
 	})
@@ -329,7 +329,7 @@ func TestComposeLayoutCases(t *testing.T) {
 			name:  "Redpanda named listeners, = form",
 			files: map[string]string{"compose.yaml": "services:\n  rp:\n    image: redpandadata/redpanda\n    command: [\"redpanda\", \"start\", \"--kafka-addr=in://0.0.0.0:9092,out://0.0.0.0:19092\", \"--advertise-kafka-addr=in://rp:9092,out://rp.example.invalid:19092\"]\n    ports: [\"29092:19092\"]\n"},
 			code:  0, rules: []string{"rp.example.invalid:19092 => 127.0.0.1:29092"},
-			want: []string{"# rp:9092 is not reachable from the host: listener in: container port 9092 is not published: it serves containers on the compose network; host clients use listener out"},
+			want: []string{"# rp:9092 is not reachable from the host: listener in: container port 9092 is not published: it serves containers on its network; host clients use listener out"},
 		},
 
 		// Ports another service publishes.
@@ -443,5 +443,33 @@ func TestComposeLayoutCases(t *testing.T) {
 				t.Errorf("exit 1 without a reason on stderr")
 			}
 		})
+	}
+}
+
+// TestDockerAdviceRewrite: rules from-docker rewrites from-compose's
+// advice to publish a port into docker run's words, whichever form the
+// advice takes.
+func TestDockerAdviceRewrite(t *testing.T) {
+	dir := t.TempDir()
+	f := writeFile(t, dir, "compose.yaml", svc("a", "PLAINTEXT://a:29092", "PLAINTEXT://:29092", `ports: []`)+
+		svcBody("b", "PLAINTEXT://b:29092", "PLAINTEXT://:29092", `ports: []`))
+	p, _, err := loadCompose(t.Context(), composeOptions{files: []string{f}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := deriveRules(p, deriveOptions{target: "127.0.0.1"})
+	var notes []string
+	for _, s := range res.Services {
+		for _, l := range s.Listeners {
+			notes = append(notes, composePortsAdvice.ReplaceAllString(l.Note, `(docker run -p 127.0.0.1::$1, or compose ports: ["$1"])`))
+		}
+	}
+	if len(notes) != 2 {
+		t.Fatalf("notes %q", notes)
+	}
+	for _, n := range notes {
+		if !strings.HasSuffix(n, `publish it (docker run -p 127.0.0.1::29092, or compose ports: ["29092"])`) {
+			t.Errorf("note %q", n)
+		}
 	}
 }

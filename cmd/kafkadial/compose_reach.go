@@ -548,7 +548,7 @@ func (v *projectView) adviseUnpublished(sr *serviceResult, reachable bool) {
 			continue
 		}
 		if reachable {
-			l.Note += fmt.Sprintf(": it serves containers on the compose network; host clients use listener %s", strings.Join(reached, ", "))
+			l.Note += fmt.Sprintf(": it serves containers on its network; host clients use listener %s", strings.Join(reached, ", "))
 			continue
 		}
 		hostPort := ""
