@@ -108,6 +108,7 @@ type listenerResult struct {
 	unpublished bool // the container port is not published: advice depends on the other listeners
 	advHost     string
 	advPort     int
+	portsOf     string // the service whose ports: publish the listener's
 }
 
 // deriveOptions says how to derive rules.

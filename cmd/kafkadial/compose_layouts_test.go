@@ -391,6 +391,12 @@ func TestComposeLayoutCases(t *testing.T) {
 			code: 1, want: []string{`publish it (ports: - "29092:29092" on service a)`, `publish it (ports: - "HOSTPORT:29092" on service b (HOSTPORT a host port no service publishes yet))`},
 		},
 		{
+			name: "advice names the service whose network the broker uses",
+			files: map[string]string{"compose.yaml": svc("k", "PLAINTEXT://k:29092", "PLAINTEXT://:29092", `network_mode: "service:net"`) +
+				"  net:\n    image: busybox\n"},
+			code: 1, want: []string{`publish it (ports: - "29092:29092" on service net)`},
+		},
+		{
 			name:  "an internal listener alone: a rule would do",
 			files: map[string]string{"compose.yaml": svc("k", "PLAINTEXT://kafka:29092", "PLAINTEXT://:29092", `ports: []`)},
 			code:  1, want: []string{`publish it (ports: - "29092:29092" on service k) and the rule kafka:29092 => 127.0.0.1:29092 would do the rest: what it advertises can stay`},

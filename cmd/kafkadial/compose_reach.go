@@ -121,7 +121,7 @@ func displayName(name string) string {
 
 // deriveListener finds how the host reaches one advertised listener.
 func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr *serviceResult, a listener, ports []types.ServicePortConfig, portsOf string, hostNet bool) listenerResult {
-	l := listenerResult{Name: displayName(a.name), advHost: a.host, advPort: a.port}
+	l := listenerResult{Name: displayName(a.name), advHost: a.host, advPort: a.port, portsOf: portsOf}
 	if sp.kind == "Kafka" {
 		l.Protocol = sp.protos[a.name]
 		switch {
@@ -563,7 +563,7 @@ func (v *projectView) adviseUnpublished(sr *serviceResult, reachable bool) {
 		if hostPort == "" {
 			hostPort, free = "HOSTPORT", " (HOSTPORT a host port no service publishes yet)"
 		}
-		l.Note += fmt.Sprintf("; to reach it from the host, publish it (ports: - \"%s:%d\" on service %s%s)", hostPort, l.ContainerPort, sr.Service, free)
+		l.Note += fmt.Sprintf("; to reach it from the host, publish it (ports: - \"%s:%d\" on service %s%s)", hostPort, l.ContainerPort, l.portsOf, free)
 		if l.advPort >= 0 && l.advHost != "" {
 			if match, err := ruleAddr(l.advHost, l.advPort); err == nil {
 				l.Note += fmt.Sprintf(" and the rule %s => %s would do the rest: what it advertises can stay", match, net.JoinHostPort(v.o.target, hostPort))
