@@ -1,9 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/compose-spec/compose-go/v2/loader"
-	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/kafkadial/kafkadial/dialer"
 	"github.com/kafkadial/kafkadial/kafkatest"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -240,6 +238,7 @@ func TestComposeProblems(t *testing.T) {
 		code    int
 		rules   []string
 		want    []string // in stdout (comments) or stderr
+		not     []string // in neither
 	}{
 		{
 			name:    "random host port",
@@ -279,10 +278,17 @@ func TestComposeProblems(t *testing.T) {
 			want: []string{"# k:9093 is not reachable from the host: listener OTHER is advertised but not in KAFKA_LISTENERS"},
 		},
 		{
-			name:    "listener without protocol",
+			name:    "listener without protocol, no map set: assumed",
 			compose: svc("k", "EXTERNAL://k:9092", "", `ports: ["9092:9092"]`),
 			code:    0, rules: []string{"k:9092 => 127.0.0.1:9092"},
-			want: []string{"listener EXTERNAL has no security protocol in KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"},
+			want: []string{"# assumed: KAFKA_LISTENER_SECURITY_PROTOCOL_MAP is not set here: listener EXTERNAL is taken as PLAINTEXT"},
+			not:  []string{"PROBLEM"},
+		},
+		{
+			name:    "listener missing from the map set",
+			compose: svc("k", "EXTERNAL://k:9092", "", `ports: ["9092:9092"]`, "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP: PLAINTEXT:PLAINTEXT"),
+			code:    0, rules: []string{"k:9092 => 127.0.0.1:9092"},
+			want: []string{"# PROBLEM: listener EXTERNAL has no security protocol in KAFKA_LISTENER_SECURITY_PROTOCOL_MAP (Kafka refuses to start)"},
 		},
 		{
 			name:    "TLS and SASL listeners",
@@ -291,14 +297,30 @@ func TestComposeProblems(t *testing.T) {
 			want: []string{"TLS verifies kafka-1.example.invalid (the advertised name, which the rule keeps)", "clients authenticate with SASL"},
 		},
 		{
-			name:    "no advertised host",
+			name:    "no advertised host: any host on its port",
 			compose: svc("k", "PLAINTEXT://:9092", "", `ports: ["9092:9092"]`),
-			code:    1, want: []string{"the broker advertises its container's hostname, which is the container id unless the service sets hostname:"},
+			code:    0, rules: []string{"*:9092 => 127.0.0.1:9092"},
+			want: []string{"listener PLAINTEXT advertises <container hostname>:9092: the host is the container's hostname, which is its container id unless the service sets hostname:",
+				"port 9092 is this listener's alone here, container port 9092 published as 127.0.0.1:9092",
+				"with hostname: k on service k the broker would advertise k:9092 and the rule k:9092 => 127.0.0.1:9092 could be exact"},
+			not: []string{"# :9092"},
+		},
+		{
+			name:    "no advertised host, port shared with another listener",
+			compose: svc("k", "PLAINTEXT://:9092", "", `ports: ["9092:9092"]`) + svcBody("j", "PLAINTEXT://j:9092", "", `ports: ["19092:9092"]`),
+			code:    1, rules: []string{"j:9092 => 127.0.0.1:19092"},
+			want: []string{"a rule for port 9092 alone would also take j:9092, which service j advertises"},
 		},
 		{
 			name:    "no advertised host, hostname set",
-			compose: svc("k", "PLAINTEXT://0.0.0.0:9092", "", `ports: ["9092:9092"]`, "", "hostname: kafka-1"),
+			compose: svc("k", "PLAINTEXT://:9092", "", `ports: ["9092:9092"]`, "", "hostname: kafka-1"),
 			code:    0, rules: []string{"kafka-1:9092 => 127.0.0.1:9092"},
+			want: []string{"the broker advertises its hostname, kafka-1 (hostname:)"},
+		},
+		{
+			name:    "advertises 0.0.0.0",
+			compose: svc("k", "PLAINTEXT://0.0.0.0:9092", "", `ports: ["9092:9092"]`),
+			code:    1, want: []string{"listener PLAINTEXT advertises 0.0.0.0, the non-routable meta-address"},
 		},
 		{
 			name:    "advertised listeners unset: listeners advertised",
@@ -333,9 +355,9 @@ func TestComposeProblems(t *testing.T) {
 			code:    1, want: []string{`unknown security protocol "TLS" for listener PLAINTEXT`},
 		},
 		{
-			name:    "address a rule cannot hold",
-			compose: svc("k", "PLAINTEXT://bad_host!:9092", "", `ports: ["9092:9092"]`),
-			code:    1, want: []string{`advertises "bad_host!:9092", which a rule cannot match`},
+			name:    "address no rule can name",
+			compose: svc("k", "PLAINTEXT://bad#host:9092", "", `ports: ["9092:9092"]`),
+			code:    1, want: []string{`# bad#host:9092 is not reachable from the host: listener PLAINTEXT advertises bad#host:9092: host "bad#host" holds '#', which no rule can name`},
 		},
 		{
 			name:    "scaled",
@@ -354,6 +376,7 @@ func TestComposeProblems(t *testing.T) {
 				t.Errorf("rules %q, want %q\n%s", got, tc.rules, stdout)
 			}
 			mustContain(t, "output", stdout+stderr, tc.want...)
+			mustNotContain(t, "output", stdout+stderr, tc.not...)
 		})
 	}
 }
@@ -415,6 +438,28 @@ func TestComposeErrors(t *testing.T) {
 	}
 }
 
+func TestComposeJSONControllers(t *testing.T) {
+	env := map[string]string{"BROKER_1_PORT": "19091", "BROKER_2_PORT": "19092", "BROKER_3_PORT": "19093"}
+	code, stdout, _ := runWith(t, envCLI(env), "rules", "from-compose", "--json", composeFile("kraft-isolated"))
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	var res composeResult
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	roles := map[string]int{}
+	for _, s := range res.Services {
+		roles[s.Role]++
+		if s.Role == "controller" && (len(s.Listeners) != 0 || s.Roles != "KAFKA_PROCESS_ROLES=controller") {
+			t.Errorf("controller %+v", s)
+		}
+	}
+	if roles["controller"] != 3 || roles["broker"] != 3 || !res.OK || len(res.Rules) != 3 {
+		t.Errorf("%+v", res)
+	}
+}
+
 func TestComposeJSON(t *testing.T) {
 	code, stdout, _ := runWith(t, envCLI(map[string]string{"KAFKA_HOST_PORT": "19092"}), "rules", "from-compose", "--json", "testdata/compose/apache-single/compose.yaml")
 	if code != 0 {
@@ -427,58 +472,14 @@ func TestComposeJSON(t *testing.T) {
 	if len(res.Services) != 1 || !res.OK || !slices.Equal(res.Rules, []string{"localhost:19092 => 127.0.0.1:19092"}) || !slices.Equal(res.Bootstrap, []string{"127.0.0.1:19092"}) {
 		t.Fatalf("%+v", res)
 	}
+	if s := res.Services[0]; s.Kind != "Kafka" || s.Role != "broker" || s.Roles != "broker,controller" {
+		t.Errorf("service %+v", s)
+	}
 	ls := res.Services[0].Listeners
 	if len(ls) != 2 || ls[0].Name != "PLAINTEXT" || ls[0].Reachable || ls[0].ContainerPort != 29092 ||
 		ls[1].Name != "PLAINTEXT_HOST" || !ls[1].Reachable || ls[1].ContainerPort != 19092 || ls[1].Protocol != "PLAINTEXT" {
 		t.Errorf("listeners %+v", ls)
 	}
-}
-
-func FuzzCompose(f *testing.F) {
-	for _, dir := range []string{"apache-single", "apache-three", "bitnami-single", "bitnami-three", "cp-single", "cp-three", "dotenv"} {
-		b, err := os.ReadFile(filepath.Join("testdata/compose", dir, "compose.yaml"))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	f.Add([]byte(svc("k", "SSL://[::1]:9093,X://:1", "X://:2", `ports: ["1-3:1-3", {target: 2, published: "x"}]`, "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP: X:SSL,SSL:SSL")))
-	f.Add([]byte(svc("k", "A://h:1", "", `network_mode: "service:k"`)))
-	f.Add([]byte("services:\n  k:\n    image: x\n    environment: [KAFKA_CFG_LISTENERS]\n"))
-	env := types.Mapping{"KAFKA_1_PORT": "19091", "KAFKA_2_PORT": "19092", "KAFKA_3_PORT": "19093", "KAFKA_HOST_PORT": "9092", "KAFKA_VERSION": "3.9.1", "BROKER_NAME": "b"}
-	dir := f.TempDir()
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var p *types.Project
-		err := func() (err error) {
-			defer func() {
-				if r := recover(); r != nil {
-					err = fmt.Errorf("compose-go panicked: %v", r)
-				}
-			}()
-			p, err = loader.LoadWithContext(context.Background(), types.ConfigDetails{
-				WorkingDir:  dir,
-				ConfigFiles: []types.ConfigFile{{Filename: "compose.yaml", Content: data}},
-				Environment: env,
-			}, func(o *loader.Options) { o.SetProjectName("fuzz", true); o.ResolvePaths = false })
-			return err
-		}()
-		if err != nil {
-			return // the loader refuses it: from-compose reports the error
-		}
-		res := deriveRules(p, "127.0.0.1")
-		var b strings.Builder
-		writeComposeRules(&b, res)
-		// Whatever the file, the output is a rules file that loads, and
-		// every rule it lists is in it.
-		d, err := dialer.New(dialer.WithRules(b.String()))
-		if err != nil {
-			t.Fatalf("derived rules do not load: %v\n%s", err, b.String())
-		}
-		d.Close()
-		if got := ruleLines(b.String()); len(got) != len(res.Rules) {
-			t.Fatalf("%d rule lines for %d rules:\n%s", len(got), len(res.Rules), b.String())
-		}
-	})
 }
 
 func FuzzListeners(f *testing.F) {
@@ -503,4 +504,24 @@ func FuzzListeners(f *testing.F) {
 			}
 		}
 	})
+}
+
+// memFiles is a host file system held in memory, keyed by path.
+type memFiles map[string]string
+
+func (m memFiles) readProps(path string) (map[string]prop, error) {
+	s, ok := m[path]
+	if !ok {
+		return nil, fs.ErrNotExist
+	}
+	return parseProps([]byte(s))
+}
+
+func (m memFiles) isDir(path string) bool {
+	for k := range m {
+		if strings.HasPrefix(k, path+"/") {
+			return true
+		}
+	}
+	return false
 }

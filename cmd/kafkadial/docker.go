@@ -151,7 +151,7 @@ func (c *cli) rulesFromDocker(ctx context.Context, args []string) int {
 			lb = h
 		}
 	}
-	res := deriveRules(p, lb)
+	res := deriveRules(p, deriveOptions{target: lb})
 	engine := "docker engine at " + snap.Host
 	res.Files = []string{engine}
 	for i := range res.Services {
@@ -164,7 +164,7 @@ func (c *cli) rulesFromDocker(ctx context.Context, args []string) int {
 			l := &s.Listeners[j]
 			// from-compose's advice names compose's ports:; a container
 			// may have been started by hand.
-			l.Note = composePortsAdvice.ReplaceAllString(l.Note, `(docker run -p 127.0.0.1::$2, or compose ports: ["$2"])`)
+			l.Note = composePortsAdvice.ReplaceAllString(l.Note, `(docker run -p 127.0.0.1::$1, or compose ports: ["$1"])`)
 			if l.Rule != "" && random[s.Service+"/"+strconv.Itoa(l.ContainerPort)] {
 				l.Note += "; a random host port, which changes when the container restarts (the Docker resolver follows it)"
 			}
@@ -198,7 +198,7 @@ func (c *cli) rulesFromDocker(ctx context.Context, args []string) int {
 	return exitOK
 }
 
-var composePortsAdvice = regexp.MustCompile(`\(ports: - "(\d+):(\d+)" on service [^)]*\)`)
+var composePortsAdvice = regexp.MustCompile(`\(ports: - "(?:\d+|HOSTPORT):(\d+)" on service [^()]*(?: \(HOSTPORT[^)]*\))?\)(?: and the rule \S+ => \S+ would do the rest: what it advertises can stay)?`)
 
 // remoteHost is the engine's host when the engine is remote.
 func remoteHost(s docker.Snapshot) (string, bool) {

@@ -114,9 +114,8 @@ func TestDockerCommands(t *testing.T) {
 			"# kafkadial rules derived by `kafkadial rules from-docker` from",
 			"#   docker engine at "+e.Host,
 			"a random host port, which changes when the container restarts",
-			"# kafka-2:9092 is not reachable from the host: listener INTERNAL: container port 9092 is not published",
+			"# kafka-2:9092 is not reachable from the host: listener INTERNAL: container port 9092 is not published: it serves containers on its network; host clients use listener EXTERNAL",
 			"# container "+e.Name("k2"),
-			"publish it (docker run -p 127.0.0.1::9092, or compose ports: [\"9092\"])",
 			p1+" => =", // bootstrap addresses kept as they are
 		)
 		t.Log("\n" + stdout)
@@ -130,7 +129,8 @@ func TestDockerCommands(t *testing.T) {
 		if len(ruleLines(stdout)) != 2 {
 			t.Fatalf("want the two reachable brokers' rules:\n%s", stdout)
 		}
-		mustContain(t, "output", stdout, "# container "+e.Name("k3"), "# kafka-3:29092 is not reachable from the host")
+		mustContain(t, "output", stdout, "# container "+e.Name("k3"), "# kafka-3:29092 is not reachable from the host",
+			"publish it (docker run -p 127.0.0.1::29092, or compose ports: [\"29092\"])")
 		mustContain(t, "stderr", stderr, "container "+e.Name("k3")+": the host reaches none of the addresses this broker advertises")
 		if strings.Contains(stdout, e.Name("other")) {
 			t.Fatalf("a container without Kafka configuration is listed:\n%s", stdout)

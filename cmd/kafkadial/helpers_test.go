@@ -181,3 +181,12 @@ func mustContain(t *testing.T, what, s string, subs ...string) {
 		}
 	}
 }
+
+func mustNotContain(t *testing.T, what, s string, subs ...string) {
+	t.Helper()
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			t.Errorf("%s holds %q:\n%s", what, sub, s)
+		}
+	}
+}

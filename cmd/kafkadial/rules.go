@@ -203,19 +203,29 @@ const composeSynopsis = `Usage: kafkadial rules from-compose [flags] [FILE...]
 
 Loads a docker-compose project the way docker compose does (compose-go:
 variables from the environment and .env, COMPOSE_FILE, override files,
-profiles, env_file), finds every Kafka service (KAFKA_ADVERTISED_LISTENERS or
-KAFKA_LISTENERS, or bitnami's KAFKA_CFG_ forms) and prints rules that let
-this host reach each address they advertise: a listener's advertised port
-is a container port, served by the listener's bind port (KAFKA_LISTENERS),
-which ports: publishes on a host port. An address that no published port
-reaches is named in a comment that says why.
+profiles, env_file), finds every Kafka and Redpanda service and prints rules
+that let this host reach each address its brokers advertise: a listener's
+advertised port is a container port, served by the listener's bind port,
+which ports: publishes on a host port (of this service, or of a proxy
+service in front of it).
+
+Kafka settings are read from the environment (KAFKA_ADVERTISED_LISTENERS,
+KAFKA_LISTENERS and the rest, bitnami's KAFKA_CFG_ forms, the older
+KAFKA_ADVERTISED_HOST_NAME/PORT with wurstmeister's HOSTNAME_COMMAND and
+PORT_COMMAND), from a server.properties the service bind-mounts and from
+--override arguments; Redpanda's from --kafka-addr and
+--advertise-kafka-addr in its command. KRaft controller-only nodes get
+no rules: clients never dial them. What is computed at container start is
+named, with the rule that holds whatever it computes. An address that no
+published port reaches is named in a comment that says why.
 
 With no FILE: COMPOSE_FILE, else compose.yaml, compose.yml,
 docker-compose.yml or docker-compose.yaml (and its override file) in the
 current directory or a parent.
 
-Exit status: 0 when the host reaches at least one advertised address of
-every Kafka service, 1 otherwise, 2 when the project does not load.
+Exit status: 0 when every broker (controllers aside) has an advertised
+address the host reaches, 1 otherwise (the reason on stderr), 2 when the
+project does not load.
 `
 
 func (c *cli) rulesFromCompose(ctx context.Context, args []string) int {
@@ -234,6 +244,7 @@ func (c *cli) rulesFromCompose(ctx context.Context, args []string) int {
 	fs.StringVar(&o.projectName, "p", "", "project `NAME`")
 	loopback := fs.String("host", "127.0.0.1", "the `ADDRESS` that reaches ports published on all interfaces (the Docker host's address when Docker runs elsewhere)")
 	asJSON := fs.Bool("json", false, "print what was found as JSON instead of a rules file")
+	verbose := fs.Bool("verbose", false, "print compose-go's warnings as it words them")
 	pos, code, ok := parseFlags(fs, args, c.stdout)
 	if !ok {
 		return code
@@ -246,14 +257,15 @@ func (c *cli) rulesFromCompose(ctx context.Context, args []string) int {
 	}
 	o.files = append(files, pos...)
 	o.envFiles, o.profiles, o.environ = envFiles, profiles, c.environ()
-	p, err := loadCompose(ctx, o)
+	p, warnings, err := loadCompose(ctx, o)
+	c.composeWarnings(warnings, *verbose)
 	if err != nil {
-		c.errorf("rules from-compose: %v", err)
+		c.errorf("rules from-compose: %s", printable(err.Error()))
 		return exitUsage
 	}
-	res := deriveRules(p, *loopback)
+	res := deriveRules(p, deriveOptions{target: *loopback})
 	if len(res.Services) == 0 {
-		c.errorf("rules from-compose: no Kafka service in %s (none sets KAFKA_ADVERTISED_LISTENERS, KAFKA_LISTENERS or their KAFKA_CFG_ forms)", strings.Join(p.ComposeFiles, ", "))
+		c.errorf("rules from-compose: no Kafka service in %s (none sets KAFKA_ADVERTISED_LISTENERS, KAFKA_LISTENERS, KAFKA_ADVERTISED_HOST_NAME, KAFKA_PROCESS_ROLES or their KAFKA_CFG_ forms, mounts a server.properties, or runs redpanda start)", printable(strings.Join(p.ComposeFiles, ", ")))
 		return exitProblem
 	}
 	if *asJSON {
@@ -263,15 +275,43 @@ func (c *cli) rulesFromCompose(ctx context.Context, args []string) int {
 		writeComposeRules(&b, res)
 		fmt.Fprint(c.stdout, b.String())
 	}
+	brokers := 0
 	for _, s := range res.Services {
-		for _, pr := range s.Problems {
-			c.errorf("rules from-compose: service %s: %s", s.Service, pr)
+		if s.Role != "controller" {
+			brokers++
 		}
+		for _, pr := range s.Problems {
+			c.errorf("rules from-compose: service %s: %s", printable(s.Service), printable(pr))
+		}
+	}
+	if brokers == 0 {
+		c.errorf("rules from-compose: no Kafka broker in %s: every Kafka service is a KRaft controller only", printable(strings.Join(p.ComposeFiles, ", ")))
 	}
 	if !res.OK {
 		return exitProblem
 	}
 	return exitOK
+}
+
+// composeWarnings prints what compose-go warned about while loading. The
+// obsolete top-level version: is said once and briefly, in compose-go's
+// words with --verbose.
+func (c *cli) composeWarnings(warnings []string, verbose bool) {
+	versionSaid := false
+	for _, w := range warnings {
+		w = printable(w)
+		switch {
+		case verbose:
+			fmt.Fprintf(c.stderr, "kafkadial: compose: warning: %s\n", w)
+		case obsoleteVersion(w):
+			if !versionSaid {
+				fmt.Fprintf(c.stderr, "kafkadial: compose: the top-level version: is obsolete; compose ignores it (--verbose for details)\n")
+			}
+			versionSaid = true
+		default:
+			fmt.Fprintf(c.stderr, "kafkadial: compose: warning: %s\n", w)
+		}
+	}
 }
 
 func writeJSON(c *cli, v any) {
