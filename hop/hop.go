@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/kafkadial/kafkadial/internal/netx"
@@ -109,6 +110,21 @@ func CheckURL(u *url.URL) error {
 		if _, err := netx.ParsePort(p); err != nil {
 			return fmt.Errorf("hop %s: bad port %q", shown, p)
 		}
+	}
+	return nil
+}
+
+// CheckRequest checks what a builder of one of schemes needs before it
+// builds: the URL as CheckURL does, its scheme, and a forward dialer.
+func CheckRequest(u *url.URL, forward ContextDialer, schemes ...string) error {
+	if err := CheckURL(u); err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(schemes, func(s string) bool { return strings.EqualFold(s, u.Scheme) }) {
+		return fmt.Errorf("hop %s: scheme %q is not %s", Mask(u.String()), u.Scheme, strings.Join(schemes, " or "))
+	}
+	if forward == nil {
+		return fmt.Errorf("hop %s: nil forward dialer", Mask(u.String()))
 	}
 	return nil
 }

@@ -58,14 +58,8 @@ var Builder hop.Builder = hop.BuilderFunc(func(req hop.Request) (hop.ContextDial
 
 // NewURL is New with a parsed URL.
 func NewURL(u *url.URL, forward hop.ContextDialer) (*Hop, error) {
-	if err := hop.CheckURL(u); err != nil {
+	if err := hop.CheckRequest(u, forward, "http"); err != nil {
 		return nil, err
-	}
-	if !strings.EqualFold(u.Scheme, "http") {
-		return nil, fmt.Errorf("hop %s: scheme %q is not http", hop.Mask(u.String()), u.Scheme)
-	}
-	if forward == nil {
-		return nil, fmt.Errorf("hop %s: nil forward dialer", hop.Mask(u.String()))
 	}
 	port := u.Port()
 	if port == "" {

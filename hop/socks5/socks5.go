@@ -59,16 +59,8 @@ var Builder hop.Builder = hop.BuilderFunc(func(req hop.Request) (hop.ContextDial
 
 // NewURL is New with a parsed URL.
 func NewURL(u *url.URL, forward hop.ContextDialer) (*Hop, error) {
-	if err := hop.CheckURL(u); err != nil {
+	if err := hop.CheckRequest(u, forward, "socks5", "socks5h"); err != nil {
 		return nil, err
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "socks5", "socks5h":
-	default:
-		return nil, fmt.Errorf("hop %s: scheme %q is not socks5 or socks5h", hop.Mask(u.String()), u.Scheme)
-	}
-	if forward == nil {
-		return nil, fmt.Errorf("hop %s: nil forward dialer", hop.Mask(u.String()))
 	}
 	port := u.Port()
 	if port == "" {

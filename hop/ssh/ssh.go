@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -141,14 +140,8 @@ func NewBuilder(opts ...Option) *Builder {
 // the hops before it, as `ssh -J` overrides ProxyJump), then the endpoint
 // itself.
 func (b *Builder) Build(req hop.Request) (hop.ContextDialer, error) {
-	if err := hop.CheckURL(req.URL); err != nil {
+	if err := hop.CheckRequest(req.URL, req.Forward, "ssh"); err != nil {
 		return nil, err
-	}
-	if !strings.EqualFold(req.URL.Scheme, "ssh") {
-		return nil, fmt.Errorf("hop %s: scheme %q is not ssh", hop.Mask(req.URL.String()), req.URL.Scheme)
-	}
-	if req.Forward == nil {
-		return nil, fmt.Errorf("hop %s: nil forward dialer", hop.Mask(req.URL.String()))
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -229,19 +229,25 @@ func (r *Resolver) Host() string { return r.host }
 // *UnpublishedError, an engine that does not answer an *EngineError. A hit
 // makes no engine call.
 func (r *Resolver) Resolve(ctx context.Context, hostport string) ([]string, error) {
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return nil, fmt.Errorf("docker: %w", err)
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil || p < 0 || p > 65535 {
-		return nil, &net.AddrError{Err: "docker: invalid port", Addr: clean(hostport)}
-	}
-	e, _, err := r.find(host, p)
+	e, _, p, err := r.findAddr(hostport)
 	if err != nil {
 		return nil, err
 	}
 	return r.answer(e, p)
+}
+
+// findAddr splits hostport and looks its host up.
+func (r *Resolver) findAddr(hostport string) (*entry, int, int, error) {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("docker: %w", err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return nil, 0, 0, &net.AddrError{Err: "docker: invalid port", Addr: clean(hostport)}
+	}
+	e, level, err := r.find(host, p)
+	return e, level, p, err
 }
 
 // find looks a host up in the current table.
@@ -309,15 +315,7 @@ type Answer struct {
 // Lookup is Resolve that also says which container answered and how the
 // name matched it, for explaining a route. It makes no engine call.
 func (r *Resolver) Lookup(ctx context.Context, hostport string) (*Answer, error) {
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return nil, fmt.Errorf("docker: %w", err)
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil || p < 0 || p > 65535 {
-		return nil, &net.AddrError{Err: "docker: invalid port", Addr: clean(hostport)}
-	}
-	e, level, err := r.find(host, p)
+	e, level, p, err := r.findAddr(hostport)
 	if err != nil {
 		return nil, err
 	}
