@@ -15,8 +15,10 @@ import (
 	"golang.org/x/mod/semver"
 )
 
+type platform struct{ OS, Arch string }
+
 // platforms are the ones each command is built for.
-var platforms = []struct{ OS, Arch string }{
+var platforms = []platform{
 	{"linux", "amd64"}, {"linux", "arm64"},
 	{"darwin", "amd64"}, {"darwin", "arm64"},
 	{"windows", "amd64"}, {"windows", "arm64"},
@@ -29,6 +31,8 @@ type cutOptions struct {
 	Out     string // where binaries and SHA256SUMS go; default dist/VERSION in the repository
 	Keep    bool   // dry run: keep the clone
 	Verbose bool
+	// Platforms to build for instead of all of platforms (tests).
+	Platforms []platform
 }
 
 // cutResult says what a release did.
@@ -37,6 +41,7 @@ type cutResult struct {
 	Tags     []string // in the order they were created, the order to push them
 	Binaries []string // file names in Out, with SHA256SUMS last
 	Out      string
+	Clone    string // the dry run's clone, if kept
 }
 
 // checkVersion accepts a canonical semantic version with major version 0
@@ -70,6 +75,7 @@ func cut(ctx context.Context, w io.Writer, root, v string, o cutOptions) (*cutRe
 		return nil, err
 	}
 	root = top
+	keptClone := ""
 	status, err := git(ctx, root, "status", "--porcelain")
 	if err != nil {
 		return nil, err
@@ -84,6 +90,7 @@ func cut(ctx context.Context, w io.Writer, root, v string, o cutOptions) (*cutRe
 		}
 		if o.Keep {
 			fmt.Fprintf(w, "dry run: clone kept in %s\n", clone)
+			keptClone = clone
 		} else {
 			defer os.RemoveAll(clone)
 		}
@@ -148,7 +155,7 @@ func cut(ctx context.Context, w io.Writer, root, v string, o cutOptions) (*cutRe
 	if err = s.end(err); err != nil {
 		return nil, err
 	}
-	res := &cutResult{Out: o.Out}
+	res := &cutResult{Out: o.Out, Clone: keptClone}
 	if status, err = git(ctx, root, "status", "--porcelain"); err != nil {
 		return nil, err
 	}
@@ -194,8 +201,12 @@ func cut(ctx context.Context, w io.Writer, root, v string, o cutOptions) (*cutRe
 	}
 	s.end(nil)
 
-	s = begin(w, "commands for %d platforms into %s", len(platforms), o.Out)
-	res.Binaries, err = p.buildCommands(ctx, o.Out)
+	pls := o.Platforms
+	if pls == nil {
+		pls = platforms
+	}
+	s = begin(w, "commands for %d platforms into %s", len(pls), o.Out)
+	res.Binaries, err = p.buildCommands(ctx, o.Out, pls)
 	if err = s.end(err); err != nil {
 		return nil, err
 	}
@@ -253,7 +264,7 @@ func writeEdits(ctx context.Context, root string, edits map[*Module]*Edit) error
 // buildCommands go-installs every command of the published modules from
 // the proxy, as a user would, for each platform, and writes them with a
 // SHA256SUMS file into out.
-func (p *proxyEnv) buildCommands(ctx context.Context, out string) ([]string, error) {
+func (p *proxyEnv) buildCommands(ctx context.Context, out string, pls []platform) ([]string, error) {
 	var cmds []string
 	for _, m := range p.order {
 		dir := filepath.Join(p.work, "src", filepath.FromSlash(m.Dir))
@@ -270,7 +281,7 @@ func (p *proxyEnv) buildCommands(ctx context.Context, out string) ([]string, err
 	var names []string
 	var sums strings.Builder
 	for _, pkg := range cmds {
-		for _, pl := range platforms {
+		for _, pl := range pls {
 			env := []string{"GOOS=" + pl.OS, "GOARCH=" + pl.Arch, "CGO_ENABLED=0", "GOBIN=", "GOPATH=" + gopath}
 			if _, err := p.run(ctx, p.work, env, "go", "install", "-trimpath", "-ldflags=-s -w", pkg+"@"+p.version); err != nil {
 				return nil, err

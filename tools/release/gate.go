@@ -10,6 +10,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -28,6 +29,13 @@ type gateOptions struct {
 	FuzzTime time.Duration // each fuzz target's budget
 	// FuzzStart bounds building a fuzz target until its first status line.
 	FuzzStart time.Duration
+	// FuzzGrace is how long a fuzz run may go on past its budget.
+	FuzzGrace time.Duration
+	// FuzzCache keeps the inputs fuzzing finds interesting; "" is a new
+	// directory for each gate run, so that every run starts from the seeds
+	// and testdata/fuzz alone. (A corpus grown over many runs can take
+	// longer to replay than a short budget, which would read as 0 execs.)
+	FuzzCache string
 	Fuzz      *regexp.Regexp // only targets whose "pkg.Name" matches, nil for all
 	Verbose   bool
 }
@@ -65,12 +73,23 @@ func gate(ctx context.Context, w io.Writer, repo *Repo, o gateOptions) error {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	if o.FuzzGrace == 0 {
+		o.FuzzGrace = 30 * time.Second
+	}
+	if o.FuzzCache == "" {
+		dir, err := os.MkdirTemp("", "kafkadial-fuzzcache-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.FuzzCache = dir
+	}
 	for _, t := range targets {
 		if o.Fuzz != nil && !o.Fuzz.MatchString(t.Pkg+"."+t.Name) {
 			continue
 		}
 		s := begin(w, "fuzz %s %s for %s", t.Pkg, t.Name, o.FuzzTime)
-		res, err := runFuzz(ctx, repo.Root, t, o.FuzzTime, o.FuzzStart, w, o.Verbose)
+		res, err := runFuzz(ctx, repo.Root, t, o, w)
 		if err == nil {
 			fmt.Fprintf(w, "   %d execs in %s (%.0f/s)\n", res.Execs, res.Elapsed, float64(res.Execs)/max(res.Elapsed.Seconds(), 1))
 		}
@@ -237,15 +256,21 @@ type fuzzResult struct {
 	Elapsed time.Duration
 }
 
-var fuzzStatus = regexp.MustCompile(`^fuzz: elapsed: (\S+), execs: (\d+) `)
+var (
+	fuzzElapsed = regexp.MustCompile(`^fuzz: elapsed: ([^,]+),`)
+	fuzzStatus  = regexp.MustCompile(`^fuzz: elapsed: (\S+), execs: (\d+) `)
+)
 
-// runFuzz runs one fuzz target for budget, minimisation off. It fails on a
-// failing input (go test writes it under testdata/fuzz), on no execution
-// at all, and on a run that does not end: no status line within start
-// (building), or still running 30s past the budget once fuzzing began.
-func runFuzz(ctx context.Context, root string, t fuzzTarget, budget, start time.Duration, w io.Writer, verbose bool) (fuzzResult, error) {
+// runFuzz runs one fuzz target for o.FuzzTime, minimisation off. It fails
+// on a failing input (go test writes it under testdata/fuzz), on no
+// execution at all, and on a run that does not end: no status line within
+// o.FuzzStart (building), or still running o.FuzzGrace past the budget once
+// fuzzing began.
+func runFuzz(ctx context.Context, root string, t fuzzTarget, o gateOptions, w io.Writer) (fuzzResult, error) {
 	var res fuzzResult
-	cmd := exec.Command("go", "test", "-run", "^$", "-fuzz", "^"+t.Name+"$", "-fuzztime", budget.String(), "-fuzzminimizetime", "0", t.Pkg)
+	budget, start, verbose := o.FuzzTime, o.FuzzStart, o.Verbose
+	cmd := exec.Command("go", "test", "-run", "^$", "-fuzz", "^"+t.Name+"$", "-fuzztime", budget.String(), "-fuzzminimizetime", "0", t.Pkg,
+		"-args", "-test.fuzzcachedir="+filepath.Join(o.FuzzCache, filepath.FromSlash(t.Pkg)))
 	cmd.Dir = root
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pr, pw := io.Pipe()
@@ -275,9 +300,11 @@ func runFuzz(ctx context.Context, root string, t fuzzTarget, budget, start time.
 			if verbose {
 				fmt.Fprintln(w, "   "+line)
 			}
+			if m := fuzzElapsed.FindStringSubmatch(line); m != nil {
+				res.Elapsed, _ = time.ParseDuration(m[1])
+			}
 			if m := fuzzStatus.FindStringSubmatch(line); m != nil {
 				res.Execs, _ = strconv.ParseInt(m[2], 10, 64)
-				res.Elapsed, _ = time.ParseDuration(m[1])
 			}
 			if !once && strings.HasPrefix(line, "fuzz: elapsed:") {
 				once = true
@@ -304,7 +331,7 @@ func runFuzz(ctx context.Context, root string, t fuzzTarget, budget, start time.
 		return res, kill(fmt.Sprintf("no fuzzing status within %s (building or starting)", start))
 	case <-started:
 	}
-	timer.Reset(budget + 30*time.Second)
+	timer.Reset(budget + o.FuzzGrace)
 	select {
 	case err := <-waited:
 		<-lines
@@ -312,7 +339,7 @@ func runFuzz(ctx context.Context, root string, t fuzzTarget, budget, start time.
 	case <-ctx.Done():
 		return res, kill(context.Cause(ctx).Error())
 	case <-timer.C:
-		return res, kill(fmt.Sprintf("still running %s after fuzzing began (budget %s): an input that does not return?", budget+30*time.Second, budget))
+		return res, kill(fmt.Sprintf("still running %s after fuzzing began (budget %s): an input that does not return?", budget+o.FuzzGrace, budget))
 	}
 }
 
@@ -321,7 +348,10 @@ func fuzzEnd(err error, res fuzzResult, out string) error {
 		return fmt.Errorf("failed (a failing input is written under the package's testdata/fuzz): %w%s", err, tail(out, 30))
 	}
 	if res.Execs == 0 {
-		return fmt.Errorf("stalled: 0 executions in %s%s", res.Elapsed, tail(out, 10))
+		// go test says PASS when an input never returns: the fuzzer gives
+		// up on the worker at the deadline. Or the budget went on replaying
+		// the corpus.
+		return fmt.Errorf("stalled: 0 executions in %s (an input that does not return, or a budget shorter than the corpus replay)%s", res.Elapsed, tail(out, 10))
 	}
 	return nil
 }

@@ -70,6 +70,7 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 		fs.DurationVar(&g.FuzzTime, "fuzztime", defTime, "each fuzz target's budget")
 		fs.DurationVar(&g.FuzzStart, "fuzzstart", 5*time.Minute, "longest wait for a fuzz target to build and start")
 		fs.StringVar(&fuzzRe, "fuzz", "", "run only the fuzz targets whose `pkg.Name` matches this regexp")
+		fs.StringVar(&g.FuzzCache, "fuzzcache", "", "keep interesting fuzz inputs in `dir` across runs (default: a new directory each run)")
 	}
 	parse := func(nargs int) ([]string, error) {
 		if err := fs.Parse(args[1:]); err != nil {
