@@ -38,6 +38,8 @@ const usage = `usage: go run ./tools/release COMMAND [flags]
   gate [flags]          the release gate: module checks, package docs, gofmt, vet,
                         staticcheck, -race tests, every fuzz target for a budget
   setversion VERSION    rewrite the requirements between the modules to VERSION
+  tidy                  go mod tidy in every module with GOWORK=off, the kafkadial
+                        modules taken from the tree through the rehearsal's proxy
   modules               list the modules: published ones in tag order, then the others
 
 Run "go run ./tools/release COMMAND -h" for a command's flags.
@@ -163,6 +165,15 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 			return err
 		}
 		return setVersionInTree(repo, rest[0])
+	case "tidy":
+		if _, err := parse(0); err != nil {
+			return err
+		}
+		repo, err := loadRepo(*repoDir)
+		if err != nil {
+			return err
+		}
+		return tidy(ctx, w, repo, *verbose)
 	case "modules":
 		if _, err := parse(0); err != nil {
 			return err

@@ -79,7 +79,10 @@ func newProxyEnv(ctx context.Context, w io.Writer, repo *Repo, version string, v
 		"GOPRIVATE=",
 		"GONOPROXY=",
 		"GOWORK=off",
-		"GOFLAGS=-mod=mod -modcacherw",
+		// -trimpath keys the build cache by module@version instead of
+		// directory: the module cache here is new each time, and without
+		// it every dependency would be compiled again on each run.
+		"GOFLAGS=-mod=mod -modcacherw -trimpath",
 		"GOBIN=" + filepath.Join(work, "bin"),
 		"GOTOOLCHAIN=local",
 	}
@@ -156,7 +159,7 @@ func (p *proxyEnv) alone(ctx context.Context, m *Module) (libs, mains []string, 
 	if err := modzip.Unzip(dir, module.Version{Path: m.Path, Version: p.version}, p.edits[m].Zip); err != nil {
 		return nil, nil, err
 	}
-	ro := []string{"GOFLAGS=-mod=readonly -modcacherw"}
+	ro := []string{"GOFLAGS=-mod=readonly -modcacherw -trimpath"}
 	// Loading every package with its tests needs every go.sum line a
 	// developer's GOWORK=off build needs; building proves the packages.
 	if _, err := p.run(ctx, dir, ro, "go", "list", "-deps", "-test", "./..."); err != nil {
