@@ -49,6 +49,10 @@ func newProxyEnv(ctx context.Context, w io.Writer, repo *Repo, version string, v
 		return nil, err
 	}
 	p := &proxyEnv{repo: repo, version: version, work: work, proxy: filepath.Join(work, "proxy"), w: w, verbose: verbose}
+	if rel, err := filepath.Rel(repo.Root, work); err == nil && !strings.HasPrefix(rel, "..") {
+		p.close()
+		return nil, fmt.Errorf("the temporary directory %s is inside the repository: set TMPDIR elsewhere", work)
+	}
 	if p.edits, p.order, err = repo.plan(version, p.proxy, time.Now()); err != nil {
 		p.close()
 		return nil, err
