@@ -88,7 +88,6 @@ func newProxyEnv(ctx context.Context, w io.Writer, repo *Repo, version string, v
 		// it every dependency would be compiled again on each run.
 		"GOFLAGS=-mod=mod -modcacherw -trimpath",
 		"GOBIN=" + filepath.Join(work, "bin"),
-		"GOTOOLCHAIN=local",
 	}
 	return p, nil
 }
