@@ -124,6 +124,13 @@ func cut(ctx context.Context, w io.Writer, root, v string, o cutOptions) (*cutRe
 		}
 	}
 
+	if err := checkChangelog(root, v); err != nil {
+		if !o.DryRun {
+			return nil, err
+		}
+		fmt.Fprintf(w, "dry run: %v\n", err)
+	}
+
 	switch o.Gate {
 	case "full", "short":
 		g := o.GateOpt
@@ -226,6 +233,23 @@ func cut(ctx context.Context, w io.Writer, root, v string, o cutOptions) (*cutRe
 		}
 	}
 	return res, nil
+}
+
+// checkChangelog wants a "## VERSION — DATE" heading in CHANGELOG.md.
+func checkChangelog(root, v string) error {
+	data, err := os.ReadFile(filepath.Join(root, "CHANGELOG.md"))
+	if err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("CHANGELOG.md: %w", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if line == "## "+v || strings.HasPrefix(line, "## "+v+" ") {
+			if strings.Contains(strings.ToLower(line), "unreleased") {
+				return fmt.Errorf("CHANGELOG.md: %q: put the release date in place of \"unreleased\"", line)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("CHANGELOG.md has no \"## %s — DATE\" heading", v)
 }
 
 // repoModule finds the module of repo at m's directory (after a reload).

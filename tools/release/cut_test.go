@@ -133,6 +133,17 @@ func TestCutRefuses(t *testing.T) {
 	if _, err := cut(ctx, &bytes.Buffer{}, root, "v0.2.0", cutOptions{Gate: "full"}); err == nil || !strings.Contains(err.Error(), "tag lib/b/v0.2.0 exists already") {
 		t.Errorf("existing tag: %v", err)
 	}
+	if _, err := cut(ctx, &bytes.Buffer{}, root, "v0.3.0", cutOptions{Gate: "none"}); err == nil || !strings.Contains(err.Error(), `CHANGELOG.md has no "## v0.3.0 — DATE" heading`) {
+		t.Errorf("no changelog: %v", err)
+	}
+	writeFile(t, root, "CHANGELOG.md", "# Changelog\n\n## v0.3.0 — unreleased\n")
+	gitT(t, root, "add", "CHANGELOG.md")
+	gitT(t, root, "commit", "-qm", "changelog")
+	if _, err := cut(ctx, &bytes.Buffer{}, root, "v0.3.0", cutOptions{Gate: "none"}); err == nil || !strings.Contains(err.Error(), "put the release date") {
+		t.Errorf("unreleased changelog: %v", err)
+	}
+	writeFile(t, root, "CHANGELOG.md", "# Changelog\n\n## v0.3.0 — 2026-12-01\n")
+	gitT(t, root, "commit", "-qam", "changelog")
 	if _, err := cut(ctx, &bytes.Buffer{}, root, "v0.3.0", cutOptions{Gate: "none"}); err == nil || !strings.Contains(err.Error(), "-gate=none is for dry runs only") {
 		t.Errorf("-gate=none: %v", err)
 	}
