@@ -159,6 +159,12 @@ func cut(ctx context.Context, w io.Writer, root, v string, o cutOptions) (*cutRe
 	if err == nil {
 		err = writeEdits(ctx, root, edits)
 	}
+	if err == nil {
+		var changed bool
+		if changed, err = setWorkVersion(repo, v); err == nil && changed {
+			_, err = git(ctx, root, "add", "go.work")
+		}
+	}
 	if err = s.end(err); err != nil {
 		return nil, err
 	}

@@ -218,5 +218,6 @@ func setVersionInTree(repo *Repo, v string) error {
 			}
 		}
 	}
-	return nil
+	_, err := setWorkVersion(repo, v)
+	return err
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -46,6 +48,7 @@ func TestTagOrder(t *testing.T) {
 
 func TestTagOrderRefusesCycle(t *testing.T) {
 	root := fakeRepo(t, false)
+	os.MkdirAll(filepath.Join(root, "lib", "b"), 0o755)
 	writeFile(t, root, "lib/b/go.mod", "module example.com/fake/lib/b\n\ngo 1.26.0\n\nrequire example.com/fake/cmd/tool v0.1.0\n")
 	repo, err := loadRepo(root)
 	if err != nil {
@@ -59,6 +62,7 @@ func TestTagOrderRefusesCycle(t *testing.T) {
 func TestCheckReportsEveryProblem(t *testing.T) {
 	root := fakeRepo(t, false)
 	writeFile(t, root, "adapters/a/go.mod", "module example.com/fake/adapters/a\n\ngo 1.26.0\n\nrequire example.com/fake v0.0.0-00010101000000-000000000000\n\nreplace example.com/fake => ../..\n")
+	os.MkdirAll(filepath.Join(root, "lib", "b"), 0o755)
 	writeFile(t, root, "lib/b/go.mod", "module example.com/fake/lib/bee\n\ngo 1.26.0\n\nrequire (\n\texample.com/fake v0.1.0\n\texample.com/fake/examples v0.1.0\n)\n")
 	writeFile(t, root, "examples/go.mod", "module example.com/fake/examples\n\ngo 1.26.0\n\nrequire example.com/fake v0.1.0\n\nreplace example.com/fake => example.com/other v1.0.0\n")
 	writeFile(t, root, "go.work", "go 1.26.0\n\nuse (\n\t.\n\t./adapters/a\n\t./examples\n\t./gone\n)\n")
@@ -117,5 +121,29 @@ func TestSetVersionKeepsTheRest(t *testing.T) {
 	}
 	if data, _ := repo.setVersion(m, "v0.1.0"); string(data) != string(m.Data) {
 		t.Errorf("setVersion at the same version changed go.mod:\n%s", data)
+	}
+}
+
+func TestSetWorkVersion(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, root, "go.mod", "module example.com/fake\n\ngo 1.26.0\n")
+	os.MkdirAll(filepath.Join(root, "lib", "b"), 0o755)
+	writeFile(t, root, "lib/b/go.mod", "module example.com/fake/lib/b\n\ngo 1.26.0\n\nrequire example.com/fake v0.1.0\n")
+	writeFile(t, root, "go.work", "go 1.26.0\n\nuse (\n\t.\n\t./lib/b\n)\n\nreplace example.com/fake/lib/b v0.1.0 => ./lib/b\n\nreplace example.com/other v1.0.0 => ./x\n")
+	repo, err := loadRepo(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed, err := setWorkVersion(repo, "v0.2.0")
+	if err != nil || !changed {
+		t.Fatalf("setWorkVersion: %v, %v", changed, err)
+	}
+	got, _ := os.ReadFile(filepath.Join(root, "go.work"))
+	if !strings.Contains(string(got), "example.com/fake/lib/b v0.2.0 => ./lib/b") || strings.Contains(string(got), "lib/b v0.1.0") ||
+		!strings.Contains(string(got), "example.com/other v1.0.0 => ./x") {
+		t.Fatalf("go.work:\n%s", got)
+	}
+	if changed, err := setWorkVersion(repo, "v0.2.0"); err != nil || changed {
+		t.Fatalf("second setWorkVersion: %v, %v", changed, err)
 	}
 }
