@@ -302,7 +302,11 @@ func (p *proxyEnv) buildCommands(ctx context.Context, out string, pls []platform
 		if err != nil {
 			return nil, err
 		}
-		cmds = append(cmds, strings.Fields(res)...)
+		for _, pkg := range strings.Fields(res) {
+			if !isInternal(pkg) {
+				cmds = append(cmds, pkg)
+			}
+		}
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, err

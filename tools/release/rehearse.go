@@ -179,6 +179,9 @@ func (p *proxyEnv) alone(ctx context.Context, m *Module) (libs, mains []string, 
 		name, pkg, ok := strings.Cut(line, " ")
 		switch {
 		case !ok:
+		case name == "main" && isInternal(pkg):
+			// A program the tests use (internal/dockertest/tcpname): built
+			// above, but nobody installs it.
 		case name == "main":
 			mains = append(mains, pkg)
 		default:
@@ -354,4 +357,10 @@ func (p *proxyEnv) checkCache() error {
 		return fmt.Errorf("%d of %d published modules were downloaded", n, len(p.order))
 	}
 	return nil
+}
+
+// isInternal reports whether pkg is an internal package, which no one
+// outside the module can import or install.
+func isInternal(pkg string) bool {
+	return strings.HasSuffix(pkg, "/internal") || strings.Contains(pkg, "/internal/")
 }
