@@ -155,15 +155,18 @@ func cut(ctx context.Context, w io.Writer, root, v string, o cutOptions) (*cutRe
 		return nil, err
 	}
 	defer os.RemoveAll(scratch)
-	edits, _, err := repo.plan(v, scratch, time.Now())
+	// go.work first: it is a file of the root module, so its zip and hash
+	// (which the other modules' go.sum lines name) include it.
+	changed, err := setWorkVersion(repo, v)
+	if err == nil && changed {
+		_, err = git(ctx, root, "add", "go.work")
+	}
+	var edits map[*Module]*Edit
 	if err == nil {
-		err = writeEdits(ctx, root, edits)
+		edits, _, err = repo.plan(v, scratch, time.Now())
 	}
 	if err == nil {
-		var changed bool
-		if changed, err = setWorkVersion(repo, v); err == nil && changed {
-			_, err = git(ctx, root, "add", "go.work")
-		}
+		err = writeEdits(ctx, root, edits)
 	}
 	if err = s.end(err); err != nil {
 		return nil, err

@@ -58,8 +58,12 @@ func TestCutDryRun(t *testing.T) {
 		t.Errorf("the release commit's parent is %s, want %s", parent, head)
 	}
 	changed := gitT(t, clone, "diff", "--name-only", head, res.Commit)
-	if want := "adapters/a/go.mod\nadapters/a/go.sum\ncmd/tool/go.mod\ncmd/tool/go.sum\nexamples/go.mod\nlib/b/go.mod\nlib/b/go.sum"; changed != want {
+	if want := "adapters/a/go.mod\nadapters/a/go.sum\ncmd/tool/go.mod\ncmd/tool/go.sum\nexamples/go.mod\ngo.work\nlib/b/go.mod\nlib/b/go.sum"; changed != want {
 		t.Errorf("the release commit changes\n%s\nwant\n%s", changed, want)
+	}
+	work, _ := os.ReadFile(filepath.Join(clone, "go.work"))
+	if strings.Contains(string(work), "v0.1.0") || !strings.Contains(string(work), "example.com/fake/lib/b v0.2.0 => ./lib/b") {
+		t.Errorf("go.work:\n%s", work)
 	}
 	toolMod, _ := os.ReadFile(filepath.Join(clone, "cmd/tool/go.mod"))
 	if strings.Contains(string(toolMod), "v0.1.0") || strings.Count(string(toolMod), "v0.2.0") != 3 {

@@ -25,7 +25,8 @@ package fake
 // Hello says hello.
 func Hello() string { return "hello" }
 `,
-		"go.work":           "go 1.26.0\n\nuse (\n\t.\n\t./adapters/a\n\t./cmd/tool\n\t./examples\n\t./lib/b\n)\n",
+		"go.work": "go 1.26.0\n\nuse (\n\t.\n\t./adapters/a\n\t./cmd/tool\n\t./examples\n\t./lib/b\n)\n\n" +
+			"replace (\n\texample.com/fake v0.1.0 => ./\n\texample.com/fake/adapters/a v0.1.0 => ./adapters/a\n\texample.com/fake/lib/b v0.1.0 => ./lib/b\n)\n",
 		"adapters/a/go.mod": "module example.com/fake/adapters/a\n\ngo 1.26.0\n\nrequire example.com/fake v0.1.0\n",
 		"adapters/a/a.go": `// Package a adapts fake.
 //

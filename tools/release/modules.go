@@ -265,6 +265,15 @@ func (r *Repo) Check() error {
 				fail(m, "exclude %s: a published module has no exclude directive", ex.Mod.Path)
 			}
 		} else {
+			replaced := map[string]bool{}
+			for _, rep := range m.File.Replace {
+				replaced[rep.Old.Path] = true
+			}
+			for _, req := range m.File.Require {
+				if r.byPath[req.Mod.Path] != nil && !replaced[req.Mod.Path] {
+					fail(m, "requires %s but does not replace it by its directory: an unpublished module builds against this tree, in and out of the workspace", req.Mod.Path)
+				}
+			}
 			for _, rep := range m.File.Replace {
 				if d := r.byPath[rep.Old.Path]; d == nil || !modfile.IsDirectoryPath(rep.New.Path) ||
 					path.Clean(path.Join(m.Dir, rep.New.Path)) != d.Dir {
@@ -286,6 +295,11 @@ func (r *Repo) Check() error {
 	}
 	if err := r.checkWork(); err != nil {
 		errs = append(errs, err)
+	}
+	if len(versions) <= 1 {
+		if err := r.checkWorkReplaces(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

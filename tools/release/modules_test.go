@@ -44,6 +44,20 @@ func TestTagOrder(t *testing.T) {
 	if v := repo.TreeVersion(); v != "v0.1.0" {
 		t.Errorf("TreeVersion %q", v)
 	}
+
+	// Without go.work's replacements the go command would look the
+	// required modules up on the proxy.
+	writeFile(t, repo.Root, "go.work", "go 1.26.0\n\nuse (\n\t.\n\t./adapters/a\n\t./cmd/tool\n\t./examples\n\t./lib/b\n)\n\nreplace example.com/fake/cmd/tool v0.1.0 => ./cmd/tool\n")
+	err = repo.Check()
+	for _, want := range []string{
+		`go.work: no "replace example.com/fake v0.1.0 => ./"`,
+		`go.work: no "replace example.com/fake/lib/b v0.1.0 => ./lib/b"`,
+		"go.work: replace example.com/fake/cmd/tool v0.1.0 => ./cmd/tool: want only the repository's required modules at v0.1.0",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Check without go.work's replacements: %v; want %q", err, want)
+		}
+	}
 }
 
 func TestTagOrderRefusesCycle(t *testing.T) {
@@ -64,7 +78,7 @@ func TestCheckReportsEveryProblem(t *testing.T) {
 	writeFile(t, root, "adapters/a/go.mod", "module example.com/fake/adapters/a\n\ngo 1.26.0\n\nrequire example.com/fake v0.0.0-00010101000000-000000000000\n\nreplace example.com/fake => ../..\n")
 	os.MkdirAll(filepath.Join(root, "lib", "b"), 0o755)
 	writeFile(t, root, "lib/b/go.mod", "module example.com/fake/lib/bee\n\ngo 1.26.0\n\nrequire (\n\texample.com/fake v0.1.0\n\texample.com/fake/examples v0.1.0\n)\n")
-	writeFile(t, root, "examples/go.mod", "module example.com/fake/examples\n\ngo 1.26.0\n\nrequire example.com/fake v0.1.0\n\nreplace example.com/fake => example.com/other v1.0.0\n")
+	writeFile(t, root, "examples/go.mod", "module example.com/fake/examples\n\ngo 1.26.0\n\nrequire (\n\texample.com/fake v0.1.0\n\texample.com/fake/adapters/a v0.1.0\n)\n\nreplace example.com/fake => example.com/other v1.0.0\n")
 	writeFile(t, root, "go.work", "go 1.26.0\n\nuse (\n\t.\n\t./adapters/a\n\t./examples\n\t./gone\n)\n")
 	repo, err := loadRepo(root)
 	if err != nil {
@@ -84,6 +98,7 @@ func TestCheckReportsEveryProblem(t *testing.T) {
 		"the modules require each other at more than one version",
 		"go.work: module example.com/fake/cmd/tool (cmd/tool) is missing",
 		"go.work: use gone: no module there",
+		"examples/go.mod: requires example.com/fake/adapters/a but does not replace it by its directory",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Check error lacks %q", want)
@@ -138,8 +153,10 @@ func TestSetWorkVersion(t *testing.T) {
 	if err != nil || !changed {
 		t.Fatalf("setWorkVersion: %v, %v", changed, err)
 	}
+	// lib/b requires the root module: replaced at v0.2.0. Nothing requires
+	// lib/b: its stale line goes. Other replacements stay.
 	got, _ := os.ReadFile(filepath.Join(root, "go.work"))
-	if !strings.Contains(string(got), "example.com/fake/lib/b v0.2.0 => ./lib/b") || strings.Contains(string(got), "lib/b v0.1.0") ||
+	if !strings.Contains(string(got), "example.com/fake v0.2.0 => ./") || strings.Contains(string(got), "lib/b v0.1.0") ||
 		!strings.Contains(string(got), "example.com/other v1.0.0 => ./x") {
 		t.Fatalf("go.work:\n%s", got)
 	}
