@@ -90,4 +90,5 @@ replace (
 	github.com/kafkadial/kafkadial/adapters/kafkagodial => ../adapters/kafkagodial
 	github.com/kafkadial/kafkadial/adapters/saramadial => ../adapters/saramadial
 	github.com/kafkadial/kafkadial/kafkatest => ../kafkatest
+	github.com/kafkadial/kafkadial/resolver/docker => ../resolver/docker
 )
