@@ -30,7 +30,10 @@ type cutOptions struct {
 	GateOpt gateOptions
 	Out     string // where binaries and SHA256SUMS go; default dist/VERSION in the repository
 	Keep    bool   // dry run: keep the clone
-	Verbose bool
+	// CloneDir is where a dry run clones (an empty or new directory, kept);
+	// "" is a new temporary directory.
+	CloneDir string
+	Verbose  bool
 	// Platforms to build for instead of all of platforms (tests).
 	Platforms []platform
 }
@@ -84,9 +87,13 @@ func cut(ctx context.Context, w io.Writer, root, v string, o cutOptions) (*cutRe
 		if status != "" {
 			fmt.Fprintf(w, "dry run: the working tree has changes; the clone holds HEAD without them\n")
 		}
-		clone, err := os.MkdirTemp("", "kafkadial-dry-run-")
-		if err != nil {
-			return nil, err
+		clone := o.CloneDir
+		if clone == "" {
+			if clone, err = os.MkdirTemp("", "kafkadial-dry-run-"); err != nil {
+				return nil, err
+			}
+		} else {
+			o.Keep = true
 		}
 		if o.Keep {
 			fmt.Fprintf(w, "dry run: clone kept in %s\n", clone)

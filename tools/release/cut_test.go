@@ -27,12 +27,9 @@ func TestCutDryRun(t *testing.T) {
 	host := platform{runtime.GOOS, runtime.GOARCH}
 	var log bytes.Buffer
 	res, err := cut(context.Background(), &log, root, "v0.2.0", cutOptions{
-		DryRun: true, Gate: "none", Keep: true,
+		DryRun: true, Gate: "none", CloneDir: filepath.Join(t.TempDir(), "clone"),
 		Platforms: []platform{host, {"windows", "arm64"}},
 	})
-	if res != nil && res.Clone != "" {
-		t.Cleanup(func() { os.RemoveAll(res.Clone) })
-	}
 	if err != nil {
 		t.Fatalf("cut: %v\n%s", err, log.String())
 	}
