@@ -28,7 +28,9 @@ type node struct {
 	notes      []string // where settings came from, what was assumed
 }
 
-func (n *node) note(format string, args ...any) { n.notes = append(n.notes, fmt.Sprintf(format, args...)) }
+func (n *node) note(format string, args ...any) {
+	n.notes = append(n.notes, fmt.Sprintf(format, args...))
+}
 
 // propsFiles are where the images read a mounted server.properties from:
 // apache/kafka copies /mnt/shared/config over its own configuration.
