@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -46,8 +47,12 @@ const engineRecords = 1200
 type engineLayout struct {
 	name string
 	// ports are the variables the file publishes on, each set to a free
-	// port.
-	ports []string
+	// port; published says which container port each publishes, as
+	// "SERVICE PORT" ($: the variable's own value).
+	ports     []string
+	published map[string]string
+	// containers is how many containers the project runs.
+	containers int
 	// rules are the rule lines expected, given the running project.
 	rules func(r *runningLayout) []string
 	// seed is the bootstrap address (default: 127.0.0.1 and the first
@@ -69,8 +74,10 @@ type engineLayout struct {
 
 var engineLayouts = []engineLayout{
 	{
-		name:  "kraft-isolated",
-		ports: []string{"BROKER_1_PORT", "BROKER_2_PORT", "BROKER_3_PORT"},
+		name:       "kraft-isolated",
+		published:  map[string]string{"BROKER_1_PORT": "broker-1 29092", "BROKER_2_PORT": "broker-2 29092", "BROKER_3_PORT": "broker-3 29092"},
+		containers: 7,
+		ports:      []string{"BROKER_1_PORT", "BROKER_2_PORT", "BROKER_3_PORT"},
 		rules: func(r *runningLayout) []string {
 			var out []string
 			for i := 1; i <= 3; i++ {
@@ -84,17 +91,23 @@ var engineLayouts = []engineLayout{
 		fromDocker: true,
 	},
 	{
-		name:  "mounted-properties",
-		ports: []string{"EXTERNAL_PORT"},
+		name:       "mounted-properties",
+		published:  map[string]string{"EXTERNAL_PORT": "kafka 9094"},
+		containers: 1,
+		ports:      []string{"EXTERNAL_PORT"},
 		rules: func(r *runningLayout) []string {
 			return append([]string{"localhost:9094 => " + r.local("EXTERNAL_PORT")}, r.keep("EXTERNAL_PORT")...)
 		},
-		dialled:       func(r *runningLayout) map[string]string { return map[string]string{"localhost:9094": r.local("EXTERNAL_PORT")} },
+		dialled: func(r *runningLayout) map[string]string {
+			return map[string]string{"localhost:9094": r.local("EXTERNAL_PORT")}
+		},
 		fromDockerWhy: "neither KAFKA_ADVERTISED_LISTENERS nor KAFKA_LISTENERS is set here",
 	},
 	{
-		name:  "image-config",
-		ports: []string{"HOST_PORT"},
+		name:       "image-config",
+		published:  map[string]string{"HOST_PORT": "kafka $"},
+		containers: 1,
+		ports:      []string{"HOST_PORT"},
 		rules: func(r *runningLayout) []string {
 			return append([]string{"localhost:" + r.port("HOST_PORT") + " => " + r.local("HOST_PORT")}, r.keep("HOST_PORT")...)
 		},
@@ -104,8 +117,10 @@ var engineLayouts = []engineLayout{
 		fromDocker: true,
 	},
 	{
-		name:  "wurstmeister",
-		ports: []string{"KAFKA_HOST_PORT"},
+		name:       "wurstmeister",
+		published:  map[string]string{"KAFKA_HOST_PORT": "kafka 9092"},
+		containers: 1,
+		ports:      []string{"KAFKA_HOST_PORT"},
 		rules: func(r *runningLayout) []string {
 			return append([]string{"docker-machine.invalid:9092 => " + r.local("KAFKA_HOST_PORT")}, r.keep("KAFKA_HOST_PORT")...)
 		},
@@ -119,8 +134,10 @@ var engineLayouts = []engineLayout{
 	{
 		// HOSTNAME_COMMAND prints the default gateway: the compose
 		// network's, which the broker advertises on OUTSIDE.
-		name:  "wurstmeister-hostname-command",
-		ports: []string{"OUTSIDE_PORT"},
+		name:       "wurstmeister-hostname-command",
+		published:  map[string]string{"OUTSIDE_PORT": "kafka 9094"},
+		containers: 1,
+		ports:      []string{"OUTSIDE_PORT"},
 		rules: func(r *runningLayout) []string {
 			return append([]string{"*:9094 => " + r.local("OUTSIDE_PORT")}, r.keep("OUTSIDE_PORT")...)
 		},
@@ -134,9 +151,10 @@ var engineLayouts = []engineLayout{
 		// Three replicas, each advertising docker-host.invalid with the
 		// host port PORT_COMMAND asks docker for: one rule moves the host
 		// and keeps each port.
-		name:  "wurstmeister-port-command",
-		rules: func(r *runningLayout) []string { return []string{"docker-host.invalid => 127.0.0.1"} },
-		seed:  func(r *runningLayout) string { return "docker-host.invalid:" + r.replicaPorts[0] },
+		name:       "wurstmeister-port-command",
+		containers: 4,
+		rules:      func(r *runningLayout) []string { return []string{"docker-host.invalid => 127.0.0.1"} },
+		seed:       func(r *runningLayout) string { return "docker-host.invalid:" + r.replicaPorts[0] },
 		dialled: func(r *runningLayout) map[string]string {
 			m := map[string]string{}
 			for _, p := range r.replicaPorts {
@@ -148,8 +166,10 @@ var engineLayouts = []engineLayout{
 		left:          []string{"zookeeper"},
 	},
 	{
-		name:  "redpanda",
-		ports: []string{"EXTERNAL_PORT"},
+		name:       "redpanda",
+		published:  map[string]string{"EXTERNAL_PORT": "redpanda-0 19092"},
+		containers: 1,
+		ports:      []string{"EXTERNAL_PORT"},
 		rules: func(r *runningLayout) []string {
 			return append([]string{"localhost:" + r.port("EXTERNAL_PORT") + " => " + r.local("EXTERNAL_PORT")}, r.keep("EXTERNAL_PORT")...)
 		},
@@ -160,17 +180,23 @@ var engineLayouts = []engineLayout{
 		left:          []string{"console", "18082:18082"},
 	},
 	{
-		name:  "redpanda-string",
-		ports: []string{"RP_PORT"},
+		name:       "redpanda-string",
+		published:  map[string]string{"RP_PORT": "redpanda 9092"},
+		containers: 1,
+		ports:      []string{"RP_PORT"},
 		rules: func(r *runningLayout) []string {
 			return append([]string{"redpanda:9092 => " + r.local("RP_PORT")}, r.keep("RP_PORT")...)
 		},
-		dialled:       func(r *runningLayout) map[string]string { return map[string]string{"redpanda:9092": r.local("RP_PORT")} },
+		dialled: func(r *runningLayout) map[string]string {
+			return map[string]string{"redpanda:9092": r.local("RP_PORT")}
+		},
 		fromDockerWhy: "no Kafka container running",
 	},
 	{
-		name:  "proxy-toxiproxy",
-		ports: []string{"PROXY_PORT"},
+		name:       "proxy-toxiproxy",
+		published:  map[string]string{"PROXY_PORT": "toxiproxy 19092"},
+		containers: 2,
+		ports:      []string{"PROXY_PORT"},
 		rules: func(r *runningLayout) []string {
 			return append([]string{"localhost:" + r.port("PROXY_PORT") + " => " + r.local("PROXY_PORT")}, r.keep("PROXY_PORT")...)
 		},
@@ -181,17 +207,23 @@ var engineLayouts = []engineLayout{
 		left:       []string{"8474:8474"},
 	},
 	{
-		name:  "proxy-socat",
-		ports: []string{"SOCAT_PORT"},
+		name:       "proxy-socat",
+		published:  map[string]string{"SOCAT_PORT": "kafka-proxy 29092"},
+		containers: 2,
+		ports:      []string{"SOCAT_PORT"},
 		rules: func(r *runningLayout) []string {
 			return append([]string{"kafka-proxy:29092 => " + r.local("SOCAT_PORT")}, r.keep("SOCAT_PORT")...)
 		},
-		dialled:       func(r *runningLayout) map[string]string { return map[string]string{"kafka-proxy:29092": r.local("SOCAT_PORT")} },
+		dialled: func(r *runningLayout) map[string]string {
+			return map[string]string{"kafka-proxy:29092": r.local("SOCAT_PORT")}
+		},
 		fromDockerWhy: "the host reaches none of the addresses this broker advertises",
 	},
 	{
-		name:  "literal-host",
-		ports: []string{"HOST_PORT"},
+		name:       "literal-host",
+		published:  map[string]string{"HOST_PORT": "kafka $"},
+		containers: 1,
+		ports:      []string{"HOST_PORT"},
 		rules: func(r *runningLayout) []string {
 			return append([]string{`"_{HOSTNAME_COMMAND}":` + r.port("HOST_PORT") + " => " + r.local("HOST_PORT")}, r.keep("HOST_PORT")...)
 		},
@@ -245,7 +277,7 @@ func (r *runningLayout) compose(timeout time.Duration, args ...string) (string, 
 
 // prepare writes the variant and the files its layout mounts into a
 // directory of their own, and picks the ports.
-func prepareLayout(t *testing.T, e *dockertest.Engine, l engineLayout, img string) *runningLayout {
+func prepareLayout(t *testing.T, e *dockertest.Engine, l engineLayout, img string, ports *portPicker) *runningLayout {
 	t.Helper()
 	r := &runningLayout{engineLayout: l, e: e, project: e.Name(l.name), dir: filepath.Join(t.TempDir(), l.name), ports: map[string]int{}}
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
@@ -260,10 +292,47 @@ func prepareLayout(t *testing.T, e *dockertest.Engine, l engineLayout, img strin
 	}
 	r.env = append(composeEnv(), "KAFKAENV_IMAGE="+img, "RUN="+e.Run)
 	for _, v := range l.ports {
-		r.ports[v] = freePort(t)
+		r.ports[v] = ports.next(t)
 		r.env = append(r.env, fmt.Sprintf("%s=%d", v, r.ports[v]))
 	}
 	return r
+}
+
+// portPicker hands out host ports for the layouts to publish on: each
+// free on every address when picked (the layouts publish on 0.0.0.0 and
+// ::), none twice, and all below the ephemeral range the engine takes
+// random host ports from (32768 and up), so that a replica's random port
+// cannot take one.
+type portPicker struct {
+	next0 int
+	held  []net.Listener
+}
+
+func (p *portPicker) next(t *testing.T) int {
+	t.Helper()
+	for range 2000 {
+		port := p.next0
+		p.next0++
+		if p.next0 >= 32000 {
+			p.next0 = 20000
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+		if err != nil {
+			continue
+		}
+		p.held = append(p.held, ln)
+		return port
+	}
+	t.Fatal("no free port from 20000 to 32000")
+	return 0
+}
+
+// release lets the engine have the ports.
+func (p *portPicker) release() {
+	for _, ln := range p.held {
+		ln.Close()
+	}
+	p.held = nil
 }
 
 // originalDir is the directory of the original layout, absolute (the
@@ -306,9 +375,13 @@ func TestComposeEngineLayouts(t *testing.T) {
 	t.Logf("built the stand-in image and kafkadial in %s", time.Since(start).Round(time.Millisecond))
 
 	var rs []*runningLayout
+	// A start that differs from run to run, so that two runs on one
+	// machine rarely try the same ports.
+	ports := &portPicker{next0: 20000 + int(time.Now().UnixNano()/1000%12000)}
 	for _, l := range engineLayouts {
-		rs = append(rs, prepareLayout(t, e, l, img))
+		rs = append(rs, prepareLayout(t, e, l, img, ports))
 	}
+	ports.release()
 	// Up in parallel (docker-compose spends its time waiting on the
 	// engine); down in parallel when the test ends, failed or not.
 	t.Cleanup(func() {
@@ -324,7 +397,7 @@ func TestComposeEngineLayouts(t *testing.T) {
 	})
 	start = time.Now()
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
+	sem := make(chan struct{}, 6)
 	for _, r := range rs {
 		wg.Go(func() {
 			sem <- struct{}{}
@@ -346,10 +419,13 @@ func testEngineLayout(t *testing.T, r *runningLayout, bin string) {
 	if r.upErr != nil {
 		t.Fatal(r.upErr)
 	}
+	t.Logf("docker-compose up took %s", r.upTook.Round(time.Millisecond))
 	checkSameSettings(t, r)
-	ids, err := r.compose(time.Minute, "ps", "-q")
-	if err != nil {
-		t.Fatal(err)
+	// The docker command line, not docker-compose (whose every start
+	// costs seconds of CPU): the project's containers by compose's labels.
+	ids := r.e.Must("ps", "-aq", "--filter", "label=com.docker.compose.project="+r.project)
+	if n := len(strings.Fields(ids)); n != r.containers {
+		t.Fatalf("the project has %d containers, want %d", n, r.containers)
 	}
 	for _, id := range strings.Fields(ids) {
 		r.e.WaitLog(id, "\nready\n", time.Minute)
@@ -364,20 +440,12 @@ func testEngineLayout(t *testing.T, r *runningLayout, bin string) {
 		t.Fatalf("network %s has subnet %s, outside the test range %s", network, f[0], dockertest.TestRange)
 	}
 	r.gateway = f[1]
-	for _, v := range r.engineLayout.ports {
-		checkPublished(t, r, v)
+	for v, at := range r.published {
+		checkPublished(t, r, v, at)
 	}
 	if r.name == "wurstmeister-port-command" {
 		for i := 1; i <= 3; i++ {
-			out, err := r.compose(time.Minute, "port", "--index", strconv.Itoa(i), "kafka", "9092")
-			if err != nil {
-				t.Fatal(err)
-			}
-			ap, err := netip.ParseAddrPort(strings.TrimSpace(out))
-			if err != nil {
-				t.Fatalf("docker-compose port --index %d kafka 9092: %q", i, out)
-			}
-			r.replicaPorts = append(r.replicaPorts, strconv.Itoa(int(ap.Port())))
+			r.replicaPorts = append(r.replicaPorts, published(t, r, fmt.Sprintf("kafka_%d", i), "9092"))
 		}
 	}
 
@@ -435,32 +503,31 @@ func testEngineLayout(t *testing.T, r *runningLayout, bin string) {
 	}
 }
 
-// checkPublished checks that the engine published the port the variable
-// names where the file says.
-func checkPublished(t *testing.T, r *runningLayout, v string) {
+// checkPublished checks that the engine published, on the host port the
+// variable names, the container port the file says (at: "SERVICE PORT").
+func checkPublished(t *testing.T, r *runningLayout, v, at string) {
 	t.Helper()
-	cport := map[string]map[string]string{
-		"kraft-isolated":                {"BROKER_1_PORT": "broker-1 29092", "BROKER_2_PORT": "broker-2 29092", "BROKER_3_PORT": "broker-3 29092"},
-		"mounted-properties":            {"EXTERNAL_PORT": "kafka 9094"},
-		"image-config":                  {"HOST_PORT": "kafka " + r.port("HOST_PORT")},
-		"wurstmeister":                  {"KAFKA_HOST_PORT": "kafka 9092"},
-		"wurstmeister-hostname-command": {"OUTSIDE_PORT": "kafka 9094"},
-		"redpanda":                      {"EXTERNAL_PORT": "redpanda-0 19092"},
-		"redpanda-string":               {"RP_PORT": "redpanda 9092"},
-		"proxy-toxiproxy":               {"PROXY_PORT": "toxiproxy 19092"},
-		"proxy-socat":                   {"SOCAT_PORT": "kafka-proxy 29092"},
-		"literal-host":                  {"HOST_PORT": "kafka " + r.port("HOST_PORT")},
-	}[r.name][v]
-	if cport == "" {
-		t.Fatalf("no container port known for %s of %s", v, r.name)
+	svc, port, _ := strings.Cut(at, " ")
+	if port == "$" {
+		port = r.port(v)
 	}
-	out, err := r.compose(time.Minute, append([]string{"port"}, strings.Fields(cport)...)...)
-	if err != nil {
-		t.Fatal(err)
+	if got := published(t, r, svc+"_1", port); got != r.port(v) {
+		t.Fatalf("the engine publishes %s's port %s on %s; the file says %s=%d", svc, port, got, v, r.ports[v])
 	}
-	if ap, err := netip.ParseAddrPort(out); err != nil || int(ap.Port()) != r.ports[v] {
-		t.Fatalf("docker-compose port %s: %q; the file publishes it on %s=%d", cport, out, v, r.ports[v])
+}
+
+// published is the host port the engine publishes a container's port on
+// (IPv4; the engine may pick another for IPv6).
+func published(t *testing.T, r *runningLayout, container, port string) string {
+	t.Helper()
+	out := r.e.Must("port", r.project+"_"+container, port+"/tcp")
+	for _, l := range strings.Split(out, "\n") {
+		if ap, err := netip.ParseAddrPort(strings.TrimSpace(l)); err == nil && ap.Addr().Is4() {
+			return strconv.Itoa(int(ap.Port()))
+		}
 	}
+	t.Fatalf("docker port %s_%s %s: %q", r.project, container, port, out)
+	return ""
 }
 
 // runIn runs the kafkadial command in dir.
