@@ -275,12 +275,14 @@ type parsed struct {
 	port int
 }
 
-// parseListeners reads a comma-separated list of NAME://host:port (or,
-// with unnamed set, host:port, named "").
+// parseListeners reads a comma-separated list of Kafka listeners,
+// NAME://host:port, the names upper-cased as Kafka takes them.
 func parseListeners(from, s string) ([]parsed, error) {
 	return parseListenerList(from, s, false)
 }
 
+// parseListenerList reads NAME://host:port entries; with unnamed (Redpanda)
+// an entry may be host:port alone, named "", and names keep their case.
 func parseListenerList(from, s string, unnamed bool) ([]parsed, error) {
 	var out []parsed
 	for _, e := range strings.Split(s, ",") {
@@ -303,7 +305,10 @@ func parseListenerList(from, s string, unnamed bool) ([]parsed, error) {
 		if err != nil || p <= 0 || p > 65535 {
 			return nil, fmt.Errorf("%s: %q: port %q is not a port", from, e, port)
 		}
-		out = append(out, parsed{name: strings.ToUpper(name), host: host, port: p})
+		if !unnamed {
+			name = strings.ToUpper(name)
+		}
+		out = append(out, parsed{name: name, host: host, port: p})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: no listener in %q", from, s)
