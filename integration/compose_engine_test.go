@@ -217,7 +217,7 @@ var engineLayouts = []engineLayout{
 		dialled: func(r *runningLayout) map[string]string {
 			return map[string]string{"kafka-proxy:29092": r.local("SOCAT_PORT")}
 		},
-		fromDockerWhy: "the host reaches none of the addresses this broker advertises",
+		fromDocker: true,
 	},
 	{
 		name:       "literal-host",
@@ -488,9 +488,9 @@ func testEngineLayout(t *testing.T, r *runningLayout, bin string) {
 			t.Errorf("from-docker: exit %d, rules %q; want exit 0 and from-compose's rules %q\n%s\n%s", code, ruleLines(fromDocker), want, fromDocker, stderr)
 		}
 	default:
-		// It cannot see what the file says (a mounted file, a command,
-		// a compose service's name or replicas): exit 1 with the reason,
-		// and no rule from-compose would not write.
+		// It cannot see what the file says (a mounted file, a command
+		// line, replicas of one service): exit 1 with the reason, and no
+		// rule from-compose would not write.
 		if code != 1 || !strings.Contains(stderr, "kafkadial: rules from-docker: ") || !strings.Contains(stderr, r.fromDockerWhy) {
 			t.Errorf("from-docker: exit %d, stderr %q; want exit 1 saying %q", code, stderr, r.fromDockerWhy)
 		}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -219,7 +220,7 @@ func remoteHost(s docker.Snapshot) (string, bool) {
 
 // dockerProject turns containers into a compose project for deriveRules:
 // one service per container (named after it) with its environment,
-// hostname and actual port bindings. Running containers are taken, or
+// hostname, network aliases and actual port bindings. Running containers are taken, or
 // those named (running or not; the state is in the "state" label); random
 // records which container ports the engine chose a host port for.
 func dockerProject(s docker.Snapshot, names []string, project string) (p *types.Project, random map[string]bool, missing []string) {
@@ -251,6 +252,14 @@ func dockerProject(s docker.Snapshot, names []string, project string) (p *types.
 		svc.Labels = types.Labels{"state": c.State}
 		if c.NetworkMode == "host" {
 			svc.NetworkMode = "host"
+		}
+		// Its names on each network (compose's service name among them),
+		// so that an address naming a proxy container is followed to it.
+		for _, n := range c.Networks {
+			if svc.Networks == nil {
+				svc.Networks = map[string]*types.ServiceNetworkConfig{}
+			}
+			svc.Networks[n.Name] = &types.ServiceNetworkConfig{Aliases: slices.Clone(n.Aliases)}
 		}
 		for _, port := range c.Ports {
 			for _, b := range port.Bindings {
