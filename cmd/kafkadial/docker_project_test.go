@@ -15,7 +15,7 @@ func TestDockerProjectFollowsAliases(t *testing.T) {
 	snap := docker.Snapshot{Host: "unix:///var/run/docker.sock", Containers: []docker.Container{
 		{
 			ID: "aaaaaaaaaaaa1", Name: "p_kafka_1", State: "running", Project: "p", Service: "kafka",
-			Env: []string{"KAFKA_CFG_LISTENERS=PLAINTEXT://:9092", "KAFKA_CFG_ADVERTISED_LISTENERS=PLAINTEXT://kafka-proxy:29092"},
+			Env:      []string{"KAFKA_CFG_LISTENERS=PLAINTEXT://:9092", "KAFKA_CFG_ADVERTISED_LISTENERS=PLAINTEXT://kafka-proxy:29092"},
 			Networks: []docker.Network{{Name: "p_default", Aliases: []string{"kafka", "aaaaaaaaaaaa"}}},
 			Ports:    []docker.Port{{Port: 9092}},
 		},
