@@ -428,7 +428,7 @@ func testEngineLayout(t *testing.T, r *runningLayout, bin string) {
 		t.Fatalf("the project has %d containers, want %d", n, r.containers)
 	}
 	for _, id := range strings.Fields(ids) {
-		r.e.WaitLog(id, "\nready\n", time.Minute)
+		r.e.WaitLog(id, "kafkaenv ready\n", time.Minute)
 	}
 	network := r.project + "_default"
 	sub := r.e.Inspect(network, "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}")

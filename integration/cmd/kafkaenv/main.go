@@ -34,9 +34,9 @@
 // their partition leaders spread over the brokers, so that producing to
 // every partition reaches every broker.
 //
-// It prints "ready" once every listener accepts connections, and runs until
-// SIGINT or SIGTERM. A configuration Kafka would refuse to start with
-// (a listener missing from the protocol map, advertised names that no
+// It prints "kafkaenv ready" once every listener accepts connections, and
+// runs until SIGINT or SIGTERM. A configuration Kafka would refuse to start
+// with (a listener missing from the protocol map, advertised names that no
 // listener binds, ...) makes it exit 1 with the reason.
 //
 //	kafkaenv                        # a Kafka node, from its environment and files
@@ -86,7 +86,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("ready")
+	fmt.Println("kafkaenv ready")
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	<-sig
