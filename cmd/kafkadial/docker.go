@@ -220,12 +220,17 @@ func remoteHost(s docker.Snapshot) (string, bool) {
 
 // dockerProject turns containers into a compose project for deriveRules:
 // one service per container (named after it) with its environment,
-// hostname, network aliases and actual port bindings. Running containers are taken, or
+// command, hostname, network aliases, actual port bindings and, on a local
+// engine, bind mounts. Running containers are taken, or
 // those named (running or not; the state is in the "state" label); random
 // records which container ports the engine chose a host port for.
 func dockerProject(s docker.Snapshot, names []string, project string) (p *types.Project, random map[string]bool, missing []string) {
 	p = &types.Project{Name: "docker", Services: types.Services{}}
 	random = map[string]bool{}
+	// A bind mount's source is a path on the engine's host: read it only
+	// when that is this machine.
+	_, remote := remoteHost(s)
+	remote = remote || strings.HasPrefix(s.Host, "ssh://")
 	want := map[string]bool{}
 	for _, n := range names {
 		want[strings.TrimPrefix(n, "/")] = true
@@ -252,6 +257,17 @@ func dockerProject(s docker.Snapshot, names []string, project string) (p *types.
 		svc.Labels = types.Labels{"state": c.State}
 		if c.NetworkMode == "host" {
 			svc.NetworkMode = "host"
+		}
+		// What it runs (Redpanda's listeners are flags of its command, a
+		// Kafka command may name a properties file), and, on a local
+		// engine, the files it mounts from this host.
+		svc.Entrypoint, svc.Command = slices.Clone(c.Entrypoint), slices.Clone(c.Cmd)
+		if !remote {
+			for _, m := range c.Mounts {
+				if m.Type == "bind" && m.Source != "" && m.Destination != "" {
+					svc.Volumes = append(svc.Volumes, types.ServiceVolumeConfig{Type: types.VolumeTypeBind, Source: m.Source, Target: m.Destination})
+				}
+			}
 		}
 		// Its names on each network (compose's service name among them),
 		// so that an address naming a proxy container is followed to it.
