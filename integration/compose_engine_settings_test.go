@@ -17,7 +17,7 @@ import (
 // environment (the stand-in's KAFKAENV_ variables aside), command, ports,
 // volumes, hostname and scale, unless the layout leaves it out; the
 // variant adds only the stand-in's core.
-func checkSameSettings(t *testing.T, r *runningLayout) {
+func checkSameSettings(t *testing.T, r engineLayout) {
 	t.Helper()
 	orig := loadServices(t, filepath.Join(originalDir(r.name), "compose.yaml"))
 	variant := loadServices(t, filepath.Join("testdata/compose-engine", r.name, "compose.yaml"))
@@ -55,6 +55,29 @@ func checkSameSettings(t *testing.T, r *runningLayout) {
 		if !slices.Equal(op, vp) {
 			t.Errorf("service %s: ports %q, the original's %q (less %q)", name, vp, op, r.left)
 		}
+	}
+}
+
+// Every engine variant keeps its layout's settings (no engine needed).
+func TestComposeEngineVariants(t *testing.T) {
+	dirs, err := os.ReadDir("testdata/compose-engine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, d := range dirs {
+		if d.IsDir() {
+			names = append(names, d.Name())
+		}
+	}
+	var want []string
+	for _, l := range engineLayouts {
+		want = append(want, l.name)
+		t.Run(l.name, func(t *testing.T) { checkSameSettings(t, l) })
+	}
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		t.Errorf("testdata/compose-engine holds %q; the suite runs %q", names, want)
 	}
 }
 

@@ -420,7 +420,6 @@ func testEngineLayout(t *testing.T, r *runningLayout, bin string) {
 		t.Fatal(r.upErr)
 	}
 	t.Logf("docker-compose up took %s", r.upTook.Round(time.Millisecond))
-	checkSameSettings(t, r)
 	// The docker command line, not docker-compose (whose every start
 	// costs seconds of CPU): the project's containers by compose's labels.
 	ids := r.e.Must("ps", "-aq", "--filter", "label=com.docker.compose.project="+r.project)
