@@ -35,8 +35,7 @@ import (
 // writes the rules expected (the same as for the original file); records
 // produced and consumed through a strict dialer holding only those rules
 // reach every broker at the host port the engine really published; and
-// `rules from-docker` on the running project agrees, or exits 1 saying why
-// where it cannot see what the file says.
+// `rules from-docker` on the running project writes the same rules.
 
 const kafkaenvImage = "github.com/kafkadial/kafkadial/integration/cmd/kafkaenv"
 
@@ -61,10 +60,6 @@ type engineLayout struct {
 	// dialled are the advertised addresses the clients must have dialled,
 	// each with where its rule took it.
 	dialled func(r *runningLayout) map[string]string
-	// fromDocker: rules from-docker writes the same rules; otherwise it
-	// exits 1 saying why (fromDockerWhy), writing no other rule.
-	fromDocker    bool
-	fromDockerWhy string
 	// stderr from-compose may print (all else must be empty).
 	stderr string
 	// left are the services and ports of the original the variant leaves
@@ -88,7 +83,6 @@ var engineLayouts = []engineLayout{
 		dialled: func(r *runningLayout) map[string]string {
 			return map[string]string{"broker-1:29092": r.local("BROKER_1_PORT"), "broker-2:29092": r.local("BROKER_2_PORT"), "broker-3:29092": r.local("BROKER_3_PORT")}
 		},
-		fromDocker: true,
 	},
 	{
 		name:       "mounted-properties",
@@ -101,7 +95,6 @@ var engineLayouts = []engineLayout{
 		dialled: func(r *runningLayout) map[string]string {
 			return map[string]string{"localhost:9094": r.local("EXTERNAL_PORT")}
 		},
-		fromDocker: true,
 	},
 	{
 		name:       "image-config",
@@ -114,7 +107,6 @@ var engineLayouts = []engineLayout{
 		dialled: func(r *runningLayout) map[string]string {
 			return map[string]string{"localhost:" + r.port("HOST_PORT"): r.local("HOST_PORT")}
 		},
-		fromDocker: true,
 	},
 	{
 		name:       "wurstmeister",
@@ -127,9 +119,8 @@ var engineLayouts = []engineLayout{
 		dialled: func(r *runningLayout) map[string]string {
 			return map[string]string{"docker-machine.invalid:9092": r.local("KAFKA_HOST_PORT")}
 		},
-		fromDocker: true,
-		stderr:     "kafkadial: compose: the top-level version: is obsolete; compose ignores it (--verbose for details)\n",
-		left:       []string{"zookeeper"},
+		stderr: "kafkadial: compose: the top-level version: is obsolete; compose ignores it (--verbose for details)\n",
+		left:   []string{"zookeeper"},
 	},
 	{
 		// HOSTNAME_COMMAND prints the default gateway: the compose
@@ -144,8 +135,7 @@ var engineLayouts = []engineLayout{
 		dialled: func(r *runningLayout) map[string]string {
 			return map[string]string{r.gateway + ":9094": r.local("OUTSIDE_PORT")}
 		},
-		fromDocker: true,
-		left:       []string{"zookeeper"},
+		left: []string{"zookeeper"},
 	},
 	{
 		// Three replicas, each advertising docker-host.invalid with the
@@ -162,8 +152,7 @@ var engineLayouts = []engineLayout{
 			}
 			return m
 		},
-		fromDockerWhy: "the host reaches none of the addresses this broker advertises",
-		left:          []string{"zookeeper"},
+		left: []string{"zookeeper"},
 	},
 	{
 		name:       "redpanda",
@@ -176,8 +165,7 @@ var engineLayouts = []engineLayout{
 		dialled: func(r *runningLayout) map[string]string {
 			return map[string]string{"localhost:" + r.port("EXTERNAL_PORT"): r.local("EXTERNAL_PORT")}
 		},
-		fromDocker: true,
-		left:       []string{"console", "18082:18082"},
+		left: []string{"console", "18082:18082"},
 	},
 	{
 		name:       "redpanda-string",
@@ -190,7 +178,6 @@ var engineLayouts = []engineLayout{
 		dialled: func(r *runningLayout) map[string]string {
 			return map[string]string{"redpanda:9092": r.local("RP_PORT")}
 		},
-		fromDocker: true,
 	},
 	{
 		name:       "proxy-toxiproxy",
@@ -203,8 +190,7 @@ var engineLayouts = []engineLayout{
 		dialled: func(r *runningLayout) map[string]string {
 			return map[string]string{"localhost:" + r.port("PROXY_PORT"): r.local("PROXY_PORT")}
 		},
-		fromDocker: true,
-		left:       []string{"8474:8474"},
+		left: []string{"8474:8474"},
 	},
 	{
 		name:       "proxy-socat",
@@ -217,7 +203,6 @@ var engineLayouts = []engineLayout{
 		dialled: func(r *runningLayout) map[string]string {
 			return map[string]string{"kafka-proxy:29092": r.local("SOCAT_PORT")}
 		},
-		fromDocker: true,
 	},
 	{
 		name:       "literal-host",
@@ -230,7 +215,6 @@ var engineLayouts = []engineLayout{
 		dialled: func(r *runningLayout) map[string]string {
 			return map[string]string{"_{HOSTNAME_COMMAND}:" + r.port("HOST_PORT"): r.local("HOST_PORT")}
 		},
-		fromDocker: true,
 	},
 }
 
@@ -480,25 +464,10 @@ func testEngineLayout(t *testing.T, r *runningLayout, bin string) {
 		}
 	}
 
+	// rules from-docker, from the running containers, writes the same.
 	code, fromDocker, stderr := runIn(t, bin, r.dir, r.env, "rules", "from-docker", "--docker-host", r.e.Host, "-p", r.project)
-	switch {
-	case r.fromDocker:
-		if code != 0 || !slices.Equal(ruleLines(fromDocker), want) {
-			t.Errorf("from-docker: exit %d, rules %q; want exit 0 and from-compose's rules %q\n%s\n%s", code, ruleLines(fromDocker), want, fromDocker, stderr)
-		}
-	default:
-		// It cannot see what the file says (replicas of one service are
-		// containers of their own to it): exit 1 with the reason, and no
-		// rule from-compose would not write.
-		if code != 1 || !strings.Contains(stderr, "kafkadial: rules from-docker: ") || !strings.Contains(stderr, r.fromDockerWhy) {
-			t.Errorf("from-docker: exit %d, stderr %q; want exit 1 saying %q", code, stderr, r.fromDockerWhy)
-		}
-		for _, l := range ruleLines(fromDocker) {
-			if !slices.Contains(want, l) {
-				t.Errorf("from-docker wrote %q, which from-compose does not", l)
-			}
-		}
-		t.Logf("from-docker cannot derive this layout's rules from the engine: %s", strings.TrimSpace(stderr))
+	if code != 0 || !slices.Equal(ruleLines(fromDocker), want) {
+		t.Errorf("from-docker: exit %d, rules %q; want exit 0 and from-compose's rules %q\n%s\n%s", code, ruleLines(fromDocker), want, fromDocker, stderr)
 	}
 }
 

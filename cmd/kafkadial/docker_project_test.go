@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"testing"
@@ -67,5 +68,37 @@ func TestDockerProjectCommandAndMounts(t *testing.T) {
 	p, _, _ = dockerProject(docker.Snapshot{Host: "tcp://docker.invalid:2375", Containers: containers}, nil, "p")
 	if v := p.Services["p_kafka_1"].Volumes; len(v) != 0 {
 		t.Errorf("a remote engine's bind mounts were taken as this machine's files: %+v", v)
+	}
+}
+
+// Three replicas of a scaled wurstmeister service, each advertising the
+// Docker host's name with the port PORT_COMMAND asks docker for: one
+// service with a scale, whose one rule moves the host and keeps each
+// replica's port, as from-compose writes for the file.
+func TestDockerProjectReplicas(t *testing.T) {
+	env := []string{"KAFKA_ADVERTISED_HOST_NAME=docker-host.invalid", "PORT_COMMAND=docker port $(hostname) 9092/tcp | cut -d: -f2", "KAFKA_ADVERTISED_PORT=_{PORT_COMMAND}"}
+	var cs []docker.Container
+	for i := 1; i <= 3; i++ {
+		cs = append(cs, docker.Container{
+			ID: fmt.Sprintf("%012d", i), Name: fmt.Sprintf("p_kafka_%d", i), State: "running", Project: "p", Service: "kafka", Env: env,
+			Ports: []docker.Port{{Port: 9092, Random: true, Bindings: []docker.Binding{{HostIP: "0.0.0.0", HostPort: 32770 + i}}}},
+		})
+	}
+	// A container of another service with the same configuration is no
+	// replica.
+	other := cs[0]
+	other.Name, other.Service = "p_kafka-b_1", "kafka-b"
+	p, _, _ := dockerProject(docker.Snapshot{Host: "unix:///var/run/docker.sock", Containers: cs}, nil, "p")
+	svc := p.Services["p_kafka_1"]
+	if len(p.Services) != 1 || svc.GetScale() != 3 || svc.Labels["replicas"] != "p_kafka_2, p_kafka_3" {
+		t.Fatalf("services %+v", p.Services)
+	}
+	res := deriveRules(p, deriveOptions{target: "127.0.0.1"})
+	if want := []string{"docker-host.invalid => 127.0.0.1"}; !res.OK || !slices.Equal(res.Rules, want) {
+		t.Fatalf("ok %v, rules %q; want %q\n%+v", res.OK, res.Rules, want, res.Services)
+	}
+	p, _, _ = dockerProject(docker.Snapshot{Host: "unix:///var/run/docker.sock", Containers: append(cs[:1:1], other)}, nil, "p")
+	if len(p.Services) != 2 {
+		t.Fatalf("containers of two services taken for replicas: %+v", p.Services)
 	}
 }
