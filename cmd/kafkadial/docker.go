@@ -267,6 +267,9 @@ func dockerProject(s docker.Snapshot, names []string, project string) (p *types.
 				svc := p.Services[first.Name]
 				n := svc.GetScale() + 1
 				svc.Scale = &n
+				// Each has its own hostname (its container id), as a
+				// compose service without hostname: has.
+				svc.Hostname = ""
 				svc.Labels["replicas"] = strings.TrimPrefix(svc.Labels["replicas"]+", "+c.Name, ", ")
 				p.Services[first.Name] = svc
 				continue
