@@ -28,14 +28,15 @@ import (
 
 // The layouts `kafkadial rules from-compose` learnt for issue 10, brought
 // up by docker-compose on a real engine. Each runs an engine variant of its
-// layout (testdata/compose-engine/NAME: the Kafka settings of
-// cmd/kafkadial/testdata/compose/NAME, checked below, with the stand-in
-// image built FROM scratch from cmd/kafkaenv, which reads them as the
-// images do). For each: the command run on the same file exits 0 and
-// writes the rules expected (the same as for the original file); records
-// produced and consumed through a strict dialer holding only those rules
-// reach every broker at the host port the engine really published; and
-// `rules from-docker` on the running project writes the same rules.
+// layout, testdata/compose-engine/NAME: the settings of
+// cmd/kafkadial/testdata/compose/NAME (TestComposeEngineVariants checks
+// them) run by the stand-in image built FROM scratch from cmd/kafkaenv,
+// which reads them as the images do. For each: the command run on that
+// file exits 0 and writes the rules expected (the same as for the original
+// file); records produced and consumed through a strict dialer holding
+// only those rules reach every broker at the host port the engine really
+// published; and `rules from-docker` on the running project writes the
+// same rules.
 
 const kafkaenvImage = "github.com/kafkadial/kafkadial/integration/cmd/kafkaenv"
 
