@@ -110,6 +110,20 @@ var engineLayouts = []engineLayout{
 		},
 	},
 	{
+		// KAFKA_LISTENERS unset: the image binds the advertised ports.
+		name:       "cp-single",
+		published:  map[string]string{"HOST_PORT": "broker $"},
+		containers: 1,
+		ports:      []string{"HOST_PORT"},
+		rules: func(r *runningLayout) []string {
+			return append([]string{"localhost:" + r.port("HOST_PORT") + " => " + r.local("HOST_PORT")}, r.keep("HOST_PORT")...)
+		},
+		dialled: func(r *runningLayout) map[string]string {
+			return map[string]string{"localhost:" + r.port("HOST_PORT"): r.local("HOST_PORT")}
+		},
+		left: []string{"zookeeper"},
+	},
+	{
 		name:       "wurstmeister",
 		published:  map[string]string{"KAFKA_HOST_PORT": "kafka 9092"},
 		containers: 1,

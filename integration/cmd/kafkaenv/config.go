@@ -157,6 +157,18 @@ func kafkaNode(env map[string]string, args []string, h host) (node, error) {
 		if bl, err = parseListeners(bindsFrom, binds); err != nil {
 			return n, err
 		}
+	case k.env["KAFKA_ADVERTISED_LISTENERS"] != "":
+		// confluentinc/cp-kafka's start script binds every advertised
+		// listener on all addresses when KAFKA_LISTENERS is unset.
+		adv, _, _ := k.get("advertised.listeners")
+		if bl, err = parseListeners("KAFKA_ADVERTISED_LISTENERS", adv); err != nil {
+			return n, err
+		}
+		for i := range bl {
+			bl[i].host = "0.0.0.0"
+		}
+		bindsFrom = "KAFKA_ADVERTISED_LISTENERS"
+		n.note("KAFKA_LISTENERS is not set: each advertised listener binds its port on 0.0.0.0, as confluentinc/cp-kafka derives them")
 	default:
 		host, _, _ := k.get("host.name")
 		port, from, ok := k.get("port")

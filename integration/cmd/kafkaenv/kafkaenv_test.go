@@ -109,6 +109,13 @@ func TestKafkaNode(t *testing.T) {
 			want: []listener{{"PLAINTEXT", ":9092", "c0ffee:9092"}},
 		},
 		{
+			name: "confluentinc: listeners derived from the advertised ones",
+			env: map[string]string{"KAFKA_ADVERTISED_LISTENERS": "PLAINTEXT://broker:29092,PLAINTEXT_HOST://localhost:9092",
+				"KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "PLAINTEXT:PLAINTEXT,PLAINTEXT_HOST:PLAINTEXT", "KAFKA_ZOOKEEPER_CONNECT": "zookeeper:2181"},
+			want:  []listener{{"PLAINTEXT", "0.0.0.0:29092", "broker:29092"}, {"PLAINTEXT_HOST", "0.0.0.0:9092", "localhost:9092"}},
+			notes: []string{"as confluentinc/cp-kafka derives them"},
+		},
+		{
 			name: "a listener missing from the map",
 			env:  map[string]string{"KAFKA_LISTENERS": "INTERNAL://:29092", "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "PLAINTEXT:PLAINTEXT"},
 			err:  "no security protocol for listener INTERNAL",
