@@ -6,12 +6,12 @@
 // advertise on it:
 //
 //   - Kafka (apache/kafka, confluentinc/cp-kafka, bitnami/kafka): KAFKA_ and
-//     KAFKA_CFG_ variables over a mounted server.properties
-//     (/mnt/shared/config, bitnami's and confluentinc's config directories,
-//     or a .properties file named on the command line), with what those
-//     images' own files supply where a setting is absent (a controller
-//     listener named CONTROLLER mapped to PLAINTEXT). A KRaft
-//     controller-only node serves no Kafka clients.
+//     KAFKA_CFG_ variables over a mounted server.properties (apache/kafka's
+//     /mnt/shared/config/server.properties, or a .properties file named on
+//     the command line), with what those images supply where a setting is
+//     absent (a controller listener named CONTROLLER mapped to PLAINTEXT;
+//     without KAFKA_LISTENERS, cp-kafka's listeners on the advertised
+//     ports). A KRaft controller-only node serves no Kafka clients.
 //   - wurstmeister/kafka: KAFKA_ADVERTISED_HOST_NAME, KAFKA_ADVERTISED_PORT,
 //     KAFKA_PORT, HOSTNAME_COMMAND and PORT_COMMAND with their
 //     _{HOSTNAME_COMMAND} / _{PORT_COMMAND} placeholders, and the host port
