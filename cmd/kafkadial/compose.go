@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	composecli "github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/kafkadial/kafkadial/internal/safetext"
 	"github.com/kafkadial/kafkadial/rules"
 )
 
@@ -186,7 +185,7 @@ func (sr *serviceResult) assume(format string, args ...any) {
 // where each rule comes from and what is left unreachable.
 func writeComposeRules(w *strings.Builder, res *composeResult) {
 	// Text from the compose file goes into comments: keep each on its line.
-	oneLine := printable
+	oneLine := safetext.Printable
 	fmt.Fprintf(w, "# kafkadial rules derived by `kafkadial rules from-compose` from\n")
 	for _, f := range res.Files {
 		fmt.Fprintf(w, "#   %s\n", oneLine(f))
@@ -262,38 +261,6 @@ func keepRules(res *composeResult) []string {
 		out = append(out, b+" => =")
 	}
 	return out
-}
-
-// printable escapes control and line-separating characters, so that text
-// from a compose file stays on its line and shows what it holds.
-func printable(s string) string {
-	if !strings.ContainsFunc(s, needsEscape) && utf8.ValidString(s) {
-		return s
-	}
-	var b strings.Builder
-	for i, r := range s {
-		switch {
-		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case needsEscape(r) && r < 0x100:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case needsEscape(r):
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-func needsEscape(r rune) bool {
-	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
 }
 
 func sortedKeys[M ~map[K]V, K cmp.Ordered, V any](m M) []K {

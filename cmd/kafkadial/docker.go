@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -156,9 +157,13 @@ func (c *cli) rulesFromDocker(ctx context.Context, args []string) int {
 	res.Files = []string{engine}
 	for i := range res.Services {
 		s := &res.Services[i]
-		if st := p.Services[s.Service]; len(st.Labels) > 0 && st.Labels["state"] != "running" {
+		st := p.Services[s.Service]
+		if len(st.Labels) > 0 && st.Labels["state"] != "running" {
 			s.Problems = append(s.Problems, fmt.Sprintf("the container is %s: its ports are published only while it runs (docker start %s)", st.Labels["state"], s.Service))
 			res.OK = false
+		}
+		if r := st.Labels["replicas"]; r != "" {
+			s.Assumed = append(s.Assumed, fmt.Sprintf("%s run the same compose service (replicas): what is said of %s holds for each, with its own published ports", r, s.Service))
 		}
 		for j := range s.Listeners {
 			l := &s.Listeners[j]
@@ -218,18 +223,26 @@ func remoteHost(s docker.Snapshot) (string, bool) {
 }
 
 // dockerProject turns containers into a compose project for deriveRules:
-// one service per container (named after it) with its environment,
-// hostname and actual port bindings. Running containers are taken, or
-// those named (running or not; the state is in the "state" label); random
-// records which container ports the engine chose a host port for.
+// one service per container (named after it; the replicas of a scaled
+// compose service are one service with a scale, as in the compose file)
+// with its environment, command, hostname, network aliases, actual port
+// bindings and, on a local engine, bind mounts. Running containers are
+// taken, or those named (running or not; the state is in the "state"
+// label); random records which container ports the engine chose a host
+// port for.
 func dockerProject(s docker.Snapshot, names []string, project string) (p *types.Project, random map[string]bool, missing []string) {
 	p = &types.Project{Name: "docker", Services: types.Services{}}
 	random = map[string]bool{}
+	// A bind mount's source is a path on the engine's host: read it only
+	// when that is this machine.
+	_, remote := remoteHost(s)
+	remote = remote || strings.HasPrefix(s.Host, "ssh://")
 	want := map[string]bool{}
 	for _, n := range names {
 		want[strings.TrimPrefix(n, "/")] = true
 	}
 	found := map[string]bool{}
+	replicas := map[string]docker.Container{} // compose project/service -> its first container
 	for _, c := range s.Containers {
 		named := want[c.Name] || want[c.ID] || want[c.ShortID()]
 		switch {
@@ -245,12 +258,49 @@ func dockerProject(s docker.Snapshot, names []string, project string) (p *types.
 				found[n] = true
 			}
 		}
+		// Replicas of one scaled compose service (its containers with the
+		// same configuration) are one service with a scale, as in the
+		// compose file; the first one's ports stand for all.
+		if c.Project != "" && c.Service != "" {
+			key := c.Project + "/" + c.Service
+			if first, ok := replicas[key]; ok && sameConfig(first, c) {
+				svc := p.Services[first.Name]
+				n := svc.GetScale() + 1
+				svc.Scale = &n
+				// Each has its own hostname (its container id), as a
+				// compose service without hostname: has.
+				svc.Hostname = ""
+				svc.Labels["replicas"] = strings.TrimPrefix(svc.Labels["replicas"]+", "+c.Name, ", ")
+				p.Services[first.Name] = svc
+				continue
+			}
+			replicas[key] = c
+		}
 		svc := types.ServiceConfig{Name: c.Name}
 		svc.Image, svc.Hostname = c.Image, c.Hostname
 		svc.Environment = types.NewMappingWithEquals(c.Env)
 		svc.Labels = types.Labels{"state": c.State}
 		if c.NetworkMode == "host" {
 			svc.NetworkMode = "host"
+		}
+		// What it runs (Redpanda's listeners are flags of its command, a
+		// Kafka command may name a properties file), and, on a local
+		// engine, the files it mounts from this host.
+		svc.Entrypoint, svc.Command = slices.Clone(c.Entrypoint), slices.Clone(c.Cmd)
+		if !remote {
+			for _, m := range c.Mounts {
+				if m.Type == "bind" && m.Source != "" && m.Destination != "" {
+					svc.Volumes = append(svc.Volumes, types.ServiceVolumeConfig{Type: types.VolumeTypeBind, Source: m.Source, Target: m.Destination})
+				}
+			}
+		}
+		// Its names on each network (compose's service name among them),
+		// so that an address naming a proxy container is followed to it.
+		for _, n := range c.Networks {
+			if svc.Networks == nil {
+				svc.Networks = map[string]*types.ServiceNetworkConfig{}
+			}
+			svc.Networks[n.Name] = &types.ServiceNetworkConfig{Aliases: slices.Clone(n.Aliases)}
 		}
 		for _, port := range c.Ports {
 			for _, b := range port.Bindings {
@@ -268,6 +318,11 @@ func dockerProject(s docker.Snapshot, names []string, project string) (p *types.
 		}
 	}
 	return p, random, missing
+}
+
+// sameConfig says whether two containers run the same configuration.
+func sameConfig(a, b docker.Container) bool {
+	return a.Image == b.Image && slices.Equal(a.Env, b.Env) && slices.Equal(a.Entrypoint, b.Entrypoint) && slices.Equal(a.Cmd, b.Cmd)
 }
 
 // dockerDNS answers A and AAAA questions about container names from the

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/kafkadial/kafkadial/dialer"
+	"github.com/kafkadial/kafkadial/internal/safetext"
 )
 
 const rulesSynopsis = `Usage:
@@ -260,12 +261,12 @@ func (c *cli) rulesFromCompose(ctx context.Context, args []string) int {
 	p, warnings, err := loadCompose(ctx, o)
 	c.composeWarnings(warnings, *verbose)
 	if err != nil {
-		c.errorf("rules from-compose: %s", printable(err.Error()))
+		c.errorf("rules from-compose: %s", safetext.Printable(err.Error()))
 		return exitUsage
 	}
 	res := deriveRules(p, deriveOptions{target: *loopback})
 	if len(res.Services) == 0 {
-		c.errorf("rules from-compose: no Kafka service in %s (none sets KAFKA_ADVERTISED_LISTENERS, KAFKA_LISTENERS, KAFKA_ADVERTISED_HOST_NAME, KAFKA_PROCESS_ROLES or their KAFKA_CFG_ forms, mounts a server.properties, or runs redpanda start)", printable(strings.Join(p.ComposeFiles, ", ")))
+		c.errorf("rules from-compose: no Kafka service in %s (none sets KAFKA_ADVERTISED_LISTENERS, KAFKA_LISTENERS, KAFKA_ADVERTISED_HOST_NAME, KAFKA_PROCESS_ROLES or their KAFKA_CFG_ forms, mounts a server.properties, or runs redpanda start)", safetext.Printable(strings.Join(p.ComposeFiles, ", ")))
 		return exitProblem
 	}
 	if *asJSON {
@@ -281,11 +282,11 @@ func (c *cli) rulesFromCompose(ctx context.Context, args []string) int {
 			brokers++
 		}
 		for _, pr := range s.Problems {
-			c.errorf("rules from-compose: service %s: %s", printable(s.Service), printable(pr))
+			c.errorf("rules from-compose: service %s: %s", safetext.Printable(s.Service), safetext.Printable(pr))
 		}
 	}
 	if brokers == 0 {
-		c.errorf("rules from-compose: no Kafka broker in %s: every Kafka service is a KRaft controller only", printable(strings.Join(p.ComposeFiles, ", ")))
+		c.errorf("rules from-compose: no Kafka broker in %s: every Kafka service is a KRaft controller only", safetext.Printable(strings.Join(p.ComposeFiles, ", ")))
 	}
 	if !res.OK {
 		return exitProblem
@@ -299,7 +300,7 @@ func (c *cli) rulesFromCompose(ctx context.Context, args []string) int {
 func (c *cli) composeWarnings(warnings []string, verbose bool) {
 	versionSaid := false
 	for _, w := range warnings {
-		w = printable(w)
+		w = safetext.Printable(w)
 		switch {
 		case verbose:
 			fmt.Fprintf(c.stderr, "kafkadial: compose: warning: %s\n", w)

@@ -7,12 +7,13 @@ import (
 )
 
 // Printable returns s for an error message: as it is when it holds no
-// control characters or invalid UTF-8, else with them escaped as Go would
-// quote them (without the quotes), so that no message echoes raw control
-// bytes from its input.
+// control characters, line or paragraph separators (U+2028, U+2029) or
+// invalid UTF-8, else with them escaped as Go would quote them (without the
+// quotes), so that no message echoes raw control bytes from its input or
+// breaks its line.
 func Printable(s string) string {
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == utf8.RuneError || (r >= 0x80 && r < 0xa0) {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
 			q := strconv.Quote(s)
 			return q[1 : len(q)-1]
 		}

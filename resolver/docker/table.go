@@ -28,6 +28,18 @@ type Container struct {
 	Labels      map[string]string `json:"labels,omitempty"`
 	Networks    []Network         `json:"networks"` // sorted by name
 	Ports       []Port            `json:"ports"`    // TCP ports, exposed or published, sorted
+	// Entrypoint and Cmd are what the container runs (the image's
+	// defaults where the container sets none).
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	Cmd        []string `json:"cmd,omitempty"`
+	Mounts     []Mount  `json:"mounts,omitempty"` // as the engine reports them
+}
+
+// Mount is a file system mounted into a container.
+type Mount struct {
+	Type        string `json:"type"`        // bind, volume, tmpfs, ...
+	Source      string `json:"source"`      // a bind mount's path on the engine's host; a volume's storage
+	Destination string `json:"destination"` // where the container sees it
 }
 
 // Running reports whether the container runs (and is not paused).
@@ -127,6 +139,10 @@ func newEntry(in *container.InspectResponse, h hosts) *entry {
 		c.Labels = in.Config.Labels
 		c.Service = in.Config.Labels["com.docker.compose.service"]
 		c.Project = in.Config.Labels["com.docker.compose.project"]
+		c.Entrypoint, c.Cmd = in.Config.Entrypoint, in.Config.Cmd
+	}
+	for _, m := range in.Mounts {
+		c.Mounts = append(c.Mounts, Mount{Type: string(m.Type), Source: m.Source, Destination: m.Destination})
 	}
 	e := &entry{published: map[int][]string{}, all: map[int][]string{}, skipped: map[int]string{}}
 	ports := map[int]*Port{}
