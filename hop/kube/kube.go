@@ -115,7 +115,10 @@ type Dialer struct {
 	closed  bool
 }
 
-var _ hop.ContextDialer = (*Dialer)(nil)
+var (
+	_ hop.ContextDialer = (*Dialer)(nil)
+	_ hop.Describer     = (*Dialer)(nil)
+)
 
 // New loads the kubeconfig with client-go's loading rules (the file of
 // WithKubeconfig, else KUBECONFIG, else ~/.kube/config, else the in-cluster
@@ -183,6 +186,10 @@ func (d *Dialer) Namespace() string { return d.namespace }
 
 // String returns "k8s://CONTEXT", the hop as a rule would name it.
 func (d *Dialer) String() string { return "k8s://" + d.context }
+
+// Describe returns String(): Route.Via shows the context that "k8s://" or
+// a name given to dialer.WithVia stands for (see hop.Describer).
+func (d *Dialer) Describe() string { return d.String() }
 
 // DialContext connects to the pod that addr names, through the API
 // server's port-forward:
