@@ -46,5 +46,6 @@
 //
 // The RBAC the kubeconfig's user needs, in the brokers' namespace: pods
 // get and list, services get, endpointslices (discovery.k8s.io) list, and
-// pods/portforward create.
+// pods/portforward get (the WebSocket upgrade is a GET) and create (SPDY's
+// POST; with create alone the dialer falls back to SPDY).
 package kube

@@ -10,6 +10,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/httpstream"
+	streamhttp "k8s.io/streaming/pkg/httpstream"
 
 	"github.com/kafkadial/kafkadial/internal/safetext"
 )
@@ -91,8 +92,8 @@ func (e *Error) Timeout() bool {
 // found, forbidden, unauthorized), an upgrade refused with one, or a
 // network failure reaching the API server.
 func classify(err error) error {
-	if u := (*httpstream.UpgradeFailureError)(nil); errors.As(err, &u) && u.Cause != nil {
-		if k := classify(u.Cause); k != nil {
+	if cause := upgradeFailure(err); cause != nil {
+		if k := classify(cause); k != nil {
 			return k
 		}
 	}
@@ -120,11 +121,23 @@ func classify(err error) error {
 // upgradeCause returns what a refused upgrade says, without the wrapping
 // that repeats it ("unable to upgrade streaming request: ...").
 func upgradeCause(err error) error {
-	if u := (*httpstream.UpgradeFailureError)(nil); errors.As(err, &u) && u.Cause != nil {
+	if cause := upgradeFailure(err); cause != nil {
 		var se *apierrors.StatusError
-		if errors.As(u.Cause, &se) {
+		if errors.As(cause, &se) {
 			return se
 		}
 	}
 	return err
+}
+
+// upgradeFailure returns the cause of a refused upgrade, in either of the
+// error types client-go uses for it, or nil.
+func upgradeFailure(err error) error {
+	if u := (*streamhttp.UpgradeFailureError)(nil); errors.As(err, &u) {
+		return u.Cause
+	}
+	if u := (*httpstream.UpgradeFailureError)(nil); errors.As(err, &u) {
+		return u.Cause
+	}
+	return nil
 }

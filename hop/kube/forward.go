@@ -2,16 +2,22 @@ package kube
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	httpstreamspdy "k8s.io/apimachinery/pkg/util/httpstream/spdy"
 	pfconst "k8s.io/apimachinery/pkg/util/portforward"
@@ -19,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
 	"k8s.io/client-go/transport/websocket"
+	streamhttp "k8s.io/streaming/pkg/httpstream"
 )
 
 // podConn is the one port-forward connection to a pod, shared by every
@@ -83,9 +90,7 @@ func (p *podConn) open(ctx context.Context, a *attempt) {
 	sp := &ctxDialer{ctx: ctx, dial: func(ctx context.Context) (httpstream.Connection, error) { return dialSPDY(ctx, p.d.config, u) }}
 	var dialer httpstream.Dialer = sp
 	if !p.d.opts.spdyOnly {
-		dialer = portforward.NewFallbackDialer(ws, sp, func(err error) bool {
-			return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-		})
+		dialer = portforward.NewFallbackDialer(ws, sp, shouldFallback)
 	}
 	start := time.Now()
 	conn, protocol, err := dialer.Dial(portforward.PortForwardProtocolV1Name)
@@ -124,6 +129,16 @@ func (p *podConn) open(ctx context.Context, a *attempt) {
 	}()
 }
 
+// shouldFallback is kubectl's test for trying SPDY after the WebSocket
+// upgrade failed: the API server refused the upgrade (an older server, a
+// feature gate off, or RBAC allowing only the SPDY verb), or an HTTPS proxy
+// that the WebSocket dialer cannot use. client-go's WebSocket round tripper
+// reports refusals with k8s.io/streaming's error type.
+func shouldFallback(err error) bool {
+	return streamhttp.IsUpgradeFailure(err) || streamhttp.IsHTTPSProxyError(err) ||
+		httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+}
+
 // ctxDialer is an httpstream.Dialer bound to one dial's context, so that
 // client-go's fallback dialer (WebSocket first, SPDY when the upgrade is
 // refused, as kubectl does) stops when the dial's context ends.
@@ -159,13 +174,14 @@ func dialWebSocket(ctx context.Context, cfg *rest.Config, u *url.URL) (httpstrea
 	}
 	if got := ws.Subprotocol(); got != pfconst.WebsocketsSPDYTunnelingPrefix+portforward.PortForwardProtocolV1Name {
 		ws.Close()
-		return nil, &httpstream.UpgradeFailureError{Cause: fmt.Errorf("the API server negotiated WebSocket protocol %q", got)}
+		return nil, &streamhttp.UpgradeFailureError{Cause: fmt.Errorf("the API server negotiated WebSocket protocol %q", got)}
 	}
 	return httpstreamspdy.NewClientConnectionWithPings(portforward.NewTunnelingConnection("kafkadial", ws), portforward.PingPeriod)
 }
 
 // dialSPDY opens the port-forward over SPDY (client-go's spdy.NewDialer,
-// with a context).
+// with a context, and the API server's refusal kept as its status: client-go
+// flattens it to a string).
 func dialSPDY(ctx context.Context, cfg *rest.Config, u *url.URL) (httpstream.Connection, error) {
 	rt, upgrader, err := spdy.RoundTripperFor(cfg)
 	if err != nil {
@@ -175,11 +191,26 @@ func dialSPDY(ctx context.Context, cfg *rest.Config, u *url.URL) (httpstream.Con
 	if err != nil {
 		return nil, err
 	}
-	conn, protocol, err := spdy.Negotiate(upgrader, &http.Client{Transport: rt}, req, portforward.PortForwardProtocolV1Name)
+	req.Header.Add(httpstream.HeaderProtocolVersion, portforward.PortForwardProtocolV1Name)
+	resp, err := (&http.Client{Transport: rt}).Do(req)
 	if err != nil {
 		return nil, err
 	}
-	if protocol != portforward.PortForwardProtocolV1Name {
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		var st metav1.Status
+		if json.Unmarshal(body, &st) == nil && st.Kind == "Status" {
+			return nil, &apierrors.StatusError{ErrStatus: st}
+		}
+		return nil, apierrors.NewGenericServerResponse(resp.StatusCode, http.MethodPost,
+			schema.GroupResource{Resource: "pods/portforward"}, "", strings.TrimSpace(string(body)), 0, false)
+	}
+	conn, err := upgrader.NewConnection(resp)
+	if err != nil {
+		return nil, err
+	}
+	if protocol := resp.Header.Get(httpstream.HeaderProtocolVersion); protocol != portforward.PortForwardProtocolV1Name {
 		conn.Close()
 		return nil, fmt.Errorf("the API server negotiated protocol %q, want %q", protocol, portforward.PortForwardProtocolV1Name)
 	}

@@ -15,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -409,8 +410,13 @@ func targetPort(sp *corev1.ServicePort, esPorts []discoveryv1.EndpointPort) int 
 func (d *Dialer) findIP(ctx context.Context, t target, what string) (string, string, int, string, string, error) {
 	sel := fields.OneTermEqualSelector("status.podIP", t.ip.String()).String()
 	var found []corev1.Pod
+	note := ""
 	for _, ns := range []string{d.namespace, metav1.NamespaceAll} {
 		list, err := d.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{FieldSelector: sel})
+		if ns == "" && apierrors.IsForbidden(err) {
+			note = fmt.Sprintf(" in namespace %s (listing pods in all namespaces is forbidden)", d.namespace)
+			break
+		}
 		if err != nil {
 			op := "list pods in namespace " + ns
 			if ns == "" {
@@ -428,7 +434,7 @@ func (d *Dialer) findIP(ctx context.Context, t target, what string) (string, str
 		}
 	}
 	if len(found) == 0 {
-		return "", "", 0, what, "", kindErr(ErrNotFound, "no running pod has IP %s", t.ip)
+		return "", "", 0, what, "", kindErr(ErrNotFound, "no running pod has IP %s%s", t.ip, note)
 	}
 	p := found[0]
 	return p.Namespace, p.Name, t.port, fmt.Sprintf("pod %s in namespace %s (IP %s)", p.Name, p.Namespace, t.ip), "", nil

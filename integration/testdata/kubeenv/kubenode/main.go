@@ -11,7 +11,9 @@
 //
 // A pod missing from the file does not exist on this node (404, as the
 // kubelet answers); a port missing is refused by the runtime. Each request
-// is logged on stderr as "portforward NAMESPACE/POD websocket|spdy".
+// is logged on stderr as "portforward NAMESPACE/POD websocket|spdy". With
+// -websockets=false it answers a WebSocket-tunnelled request as a kubelet
+// without ExtendWebSocketsToKubelet does: 400.
 //
 //	kubenode -addr 127.0.0.1:10250 -cert node.crt -key node.key -client-ca ca.crt -pods pods.json
 package main
@@ -51,6 +53,7 @@ func main() {
 	key := flag.String("key", "", "serving key (PEM)")
 	clientCA := flag.String("client-ca", "", "CA of the API server's kubelet client certificate (PEM)")
 	pods := flag.String("pods", "", "JSON file mapping NAMESPACE/POD to {PORT: loopback host:port}")
+	webSockets := flag.Bool("websockets", true, "serve WebSocket-tunnelled port-forward (the kubelet's ExtendWebSocketsToKubelet); off, such a request fails as on an older kubelet")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("kubenode: ")
@@ -87,7 +90,7 @@ func main() {
 	go http.Serve(sln, ss)
 
 	mux := http.NewServeMux()
-	h := &node{rt: rt, streams: ss}
+	h := &node{rt: rt, streams: ss, webSockets: *webSockets}
 	mux.HandleFunc("/portForward/{namespace}/{pod}", h.portForward)
 	mux.HandleFunc("/portForward/{namespace}/{pod}/{uid}", h.portForward)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
@@ -121,18 +124,20 @@ func main() {
 }
 
 type node struct {
-	rt      *runtime
-	streams streaming.Server
+	rt         *runtime
+	streams    streaming.Server
+	webSockets bool
 }
 
 // portForward is the kubelet's getPortForward.
 func (n *node) portForward(w http.ResponseWriter, r *http.Request) {
 	ns, pod := r.PathValue("namespace"), r.PathValue("pod")
-	tunnel := wsstream.IsWebSocketRequestWithTunnelingProtocol(r)
+	tunnel := n.webSockets && wsstream.IsWebSocketRequestWithTunnelingProtocol(r)
 	opts := &portforward.V4Options{}
 	if !tunnel {
 		var err error
 		if opts, err = portforward.NewV4Options(r); err != nil {
+			log.Printf("portforward %s/%s refused: %v", ns, pod, err)
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
