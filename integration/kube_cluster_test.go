@@ -38,7 +38,7 @@ const (
 
 func podNameOf(i int) string { return fmt.Sprintf("my-cluster-kafka-%d", i) }
 
-func startStrimzi(t *testing.T, env *kubeEnv) *strimzi {
+func startStrimzi(t testing.TB, env *kubeEnv) *strimzi {
 	t.Helper()
 	s := &strimzi{pods: map[string]map[string]string{}}
 	n := 0
@@ -134,7 +134,7 @@ func startStrimzi(t *testing.T, env *kubeEnv) *strimzi {
 	return s
 }
 
-func mustNS(t *testing.T, env *kubeEnv, ns string) {
+func mustNS(t testing.TB, env *kubeEnv, ns string) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := env.admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
@@ -149,7 +149,7 @@ func mustNS(t *testing.T, env *kubeEnv, ns string) {
 
 // createPod creates a pod bound to the node and sets its status, as a
 // kubelet would.
-func createPod(t *testing.T, env *kubeEnv, ns, name string, labels map[string]string, subdomain string, phase corev1.PodPhase, ip string) {
+func createPod(t testing.TB, env *kubeEnv, ns, name string, labels map[string]string, subdomain string, phase corev1.PodPhase, ip string) {
 	t.Helper()
 	ctx := context.Background()
 	p := &corev1.Pod{
@@ -187,7 +187,7 @@ func createPod(t *testing.T, env *kubeEnv, ns, name string, labels map[string]st
 // and list, services get, endpointslices list, and, when portForward is
 // set, pods/portforward get (the WebSocket upgrade is a GET) and create
 // (SPDY's POST).
-func grantKafkaUser(t *testing.T, env *kubeEnv, ns string, portForward bool) {
+func grantKafkaUser(t testing.TB, env *kubeEnv, ns string, portForward bool) {
 	t.Helper()
 	ctx := context.Background()
 	rules := []rbacv1.PolicyRule{

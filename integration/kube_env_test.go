@@ -104,7 +104,7 @@ const (
 	nodeName   = "node-1"
 )
 
-func startKubeEnv(t *testing.T, o kubeEnvOptions) *kubeEnv {
+func startKubeEnv(t testing.TB, o kubeEnvOptions) *kubeEnv {
 	t.Helper()
 	apiBin, nodeBin := needKube(t)
 	dir := t.TempDir()
@@ -160,7 +160,7 @@ func startKubeEnv(t *testing.T, o kubeEnvOptions) *kubeEnv {
 	return env
 }
 
-func (env *kubeEnv) waitReady(t *testing.T) {
+func (env *kubeEnv) waitReady(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute) // 2 s alone; far longer on a busy machine
 	var last error
@@ -179,7 +179,7 @@ func (env *kubeEnv) waitReady(t *testing.T) {
 	t.Fatalf("apiserver not ready after 3 minutes: %v\n%s", last, env.apiserver.tail())
 }
 
-func (env *kubeEnv) createNode(t *testing.T, webSockets bool) {
+func (env *kubeEnv) createNode(t testing.TB, webSockets bool) {
 	t.Helper()
 	if _, err := env.admin.CoreV1().Nodes().Create(context.Background(), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -189,7 +189,7 @@ func (env *kubeEnv) createNode(t *testing.T, webSockets bool) {
 
 // setNodeStatus sets the node's address, kubelet port and readiness, and
 // whether it declares ExtendWebSocketsToKubelet.
-func (env *kubeEnv) setNodeStatus(t *testing.T, webSockets bool) {
+func (env *kubeEnv) setNodeStatus(t testing.TB, webSockets bool) {
 	t.Helper()
 	ctx := context.Background()
 	n, err := env.admin.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
@@ -211,7 +211,7 @@ func (env *kubeEnv) setNodeStatus(t *testing.T, webSockets bool) {
 }
 
 // writeKubeconfig writes a kubeconfig with contexts admin and kafka-user.
-func (env *kubeEnv) writeKubeconfig(t *testing.T) string {
+func (env *kubeEnv) writeKubeconfig(t testing.TB) string {
 	t.Helper()
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["test"] = &clientcmdapi.Cluster{Server: "https://" + env.apiAddr, CertificateAuthorityData: env.pki.caPEM}
@@ -229,7 +229,7 @@ func (env *kubeEnv) writeKubeconfig(t *testing.T) string {
 
 // setPods tells the kubenode where each pod's ports are:
 // {"NAMESPACE/POD": {"PORT": "127.0.0.1:N"}}.
-func (env *kubeEnv) setPods(t *testing.T, pods map[string]map[string]string) {
+func (env *kubeEnv) setPods(t testing.TB, pods map[string]map[string]string) {
 	t.Helper()
 	data, err := json.Marshal(pods)
 	if err != nil {
@@ -244,7 +244,7 @@ func (env *kubeEnv) setPods(t *testing.T, pods map[string]map[string]string) {
 
 // restartNode kills the kubenode (every port-forward through it ends, as
 // when a kubelet restarts) and starts it again on the same address.
-func (env *kubeEnv) restartNode(t *testing.T) {
+func (env *kubeEnv) restartNode(t testing.TB) {
 	t.Helper()
 	env.node.kill()
 	env.node = env.node.restart(t)
@@ -264,7 +264,7 @@ type proc struct {
 	done      chan struct{}
 }
 
-func startProc(t *testing.T, name, bin string, args ...string) *proc {
+func startProc(t testing.TB, name, bin string, args ...string) *proc {
 	t.Helper()
 	p := &proc{name: name, bin: bin, args: args, log: filepath.Join(t.TempDir(), name+".log")}
 	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -284,7 +284,7 @@ func startProc(t *testing.T, name, bin string, args ...string) *proc {
 	return p
 }
 
-func (p *proc) restart(t *testing.T) *proc { return startProc(t, p.name, p.bin, p.args...) }
+func (p *proc) restart(t testing.TB) *proc { return startProc(t, p.name, p.bin, p.args...) }
 
 func (p *proc) exited() bool {
 	select {
@@ -324,7 +324,7 @@ func (p *proc) output() string {
 	return string(data)
 }
 
-func (p *proc) waitListening(t *testing.T, addr string) {
+func (p *proc) waitListening(t testing.TB, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -342,7 +342,7 @@ func (p *proc) waitListening(t *testing.T, addr string) {
 }
 
 // freeLoopbackAddr returns a loopback address with a port free right now.
-func freeLoopbackAddr(t *testing.T) string {
+func freeLoopbackAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -352,7 +352,7 @@ func freeLoopbackAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func writeFile(t *testing.T, path, data string) {
+func writeFile(t testing.TB, path, data string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
@@ -371,7 +371,7 @@ type kubePKI struct {
 	serial int64
 }
 
-func newKubePKI(t *testing.T, dir string) *kubePKI {
+func newKubePKI(t testing.TB, dir string) *kubePKI {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -394,7 +394,7 @@ func newKubePKI(t *testing.T, dir string) *kubePKI {
 }
 
 // key writes a new EC key as NAME.key and returns its path.
-func (p *kubePKI) key(t *testing.T, name string) string {
+func (p *kubePKI) key(t testing.TB, name string) string {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -403,7 +403,7 @@ func (p *kubePKI) key(t *testing.T, name string) string {
 	return p.writeKey(t, name, k)
 }
 
-func (p *kubePKI) writeKey(t *testing.T, name string, k *ecdsa.PrivateKey) string {
+func (p *kubePKI) writeKey(t testing.TB, name string, k *ecdsa.PrivateKey) string {
 	t.Helper()
 	der, err := x509.MarshalECPrivateKey(k)
 	if err != nil {
@@ -416,7 +416,7 @@ func (p *kubePKI) writeKey(t *testing.T, name string, k *ecdsa.PrivateKey) strin
 
 // issue writes NAME.crt and NAME.key: a certificate for CN and groups
 // (O), valid for 127.0.0.1 as a server and/or as a client.
-func (p *kubePKI) issue(t *testing.T, name, cn string, groups []string, server, client bool) (certFile, keyFile string) {
+func (p *kubePKI) issue(t testing.TB, name, cn string, groups []string, server, client bool) (certFile, keyFile string) {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

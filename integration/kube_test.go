@@ -27,7 +27,7 @@ import (
 
 // newKube returns a kube Dialer for context kafka-user of env, logging to
 // logs.
-func newKube(t *testing.T, env *kubeEnv, logs io.Writer, opts ...kube.Option) *kube.Dialer {
+func newKube(t testing.TB, env *kubeEnv, logs io.Writer, opts ...kube.Option) *kube.Dialer {
 	t.Helper()
 	kd, err := kube.New(append([]kube.Option{
 		kube.WithKubeconfig(env.kubeconfig), kube.WithContext("kafka-user"),
