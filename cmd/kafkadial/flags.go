@@ -93,7 +93,7 @@ func (r *ruleFlags) register(fs *flag.FlagSet) {
 // options returns the dialer options for the rules: files in the order
 // given, then the environment, then the resolver for the zone files.
 func (r *ruleFlags) options(getenv func(string) string) ([]dialer.Option, error) {
-	var opts []dialer.Option
+	opts := hopSchemes()
 	for _, f := range r.files {
 		opts = append(opts, dialer.WithRulesFile(f))
 	}
