@@ -27,11 +27,13 @@ import (
 // `kubectl port-forward` (/usr/bin/kubectl) to the same pods of the same
 // API server and node, both over the WebSocket-tunnelled protocol:
 // throughput of one stream and of four at once (16 MiB up and 16 MiB down
-// per stream, to a sink pod), franz-go producing 1 KiB records to a
-// one-broker kfake pod, and the latency of a new connection on an open
+// per stream, to a sink pod), franz-go producing 1 KiB records
+// (uncompressed, 1,000 per op) to a one-broker kfake pod, and the latency of a new connection on an open
 // port-forward (dial plus one Kafka ApiVersions round trip).
 //
-//	go test -run '^$' -bench Kube -benchtime 20x -count 6 . | tee new.txt; benchstat new.txt
+//	go test -run '^$' -bench 'Kube/(streams|franz)' -benchtime 10x -count 6 . > kube.txt
+//	go test -run '^$' -bench 'Kube/dial' -benchtime 200x -count 6 . >> kube.txt
+//	benchstat -col /impl kube.txt
 func BenchmarkKube(b *testing.B) {
 	env := startKubeEnv(b, kubeEnvOptions{portForwardWebSockets: true, nodeWebSockets: true})
 	kubectl, err := exec.LookPath("kubectl")
@@ -39,14 +41,14 @@ func BenchmarkKube(b *testing.B) {
 		b.Skip("needs kubectl on PATH (the machine image has /usr/bin/kubectl)")
 	}
 	sink := startSink(b)
-	n := 0
+	var brokerAddr string
 	kf, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "bench"),
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-			n++
 			ln, err := net.Listen(network, "127.0.0.1:0")
 			if err != nil {
 				return nil, err
 			}
+			brokerAddr = ln.Addr().String()
 			return kafkatest.AdvertiseAs(ln, "kafka-0.kafka.bench.svc:9092"), nil
 		}))
 	if err != nil {
@@ -59,7 +61,7 @@ func BenchmarkKube(b *testing.B) {
 	grantKafkaUser(b, env, "bench", true)
 	env.setPods(b, map[string]map[string]string{
 		"bench/sink-0":  {"9000": sink.Addr().String()},
-		"bench/kafka-0": {"9092": kf.ListenAddrs()[0]},
+		"bench/kafka-0": {"9092": brokerAddr},
 	})
 
 	kd := newKube(b, env, io.Discard)
@@ -85,13 +87,13 @@ func BenchmarkKube(b *testing.B) {
 	const perStream = 16 << 20
 	for _, streams := range []int{1, 4} {
 		for _, p := range paths {
-			b.Run(fmt.Sprintf("streams=%d/%s", streams, p.name), func(b *testing.B) {
+			b.Run(fmt.Sprintf("streams=%d/impl=%s", streams, p.name), func(b *testing.B) {
 				b.SetBytes(int64(2 * perStream * streams))
 				for b.Loop() {
 					var wg sync.WaitGroup
 					errs := make(chan error, streams)
 					for range streams {
-						wg.Go(func() { errs <- sinkRoundTrip(p.sink, "sink-0.bench:9000", perStream) })
+						wg.Go(func() { errs <- sinkRoundTrip(p.sink, "sink-0.sink.bench.svc:9000", perStream) })
 					}
 					wg.Wait()
 					close(errs)
@@ -105,7 +107,7 @@ func BenchmarkKube(b *testing.B) {
 		}
 	}
 	for _, p := range paths {
-		b.Run("dial/"+p.name, func(b *testing.B) {
+		b.Run("dial/impl="+p.name, func(b *testing.B) {
 			// The port-forward connection is open already: warm it.
 			if c, err := p.kafka(context.Background(), "kafka-0.kafka.bench.svc:9092"); err == nil {
 				apiVersions(c)
@@ -124,13 +126,14 @@ func BenchmarkKube(b *testing.B) {
 		})
 	}
 	for _, p := range paths {
-		b.Run("franz-produce/"+p.name, func(b *testing.B) {
+		b.Run("franz-produce/impl="+p.name, func(b *testing.B) {
 			d, err := dialer.New(dialer.WithStrict(), dialer.WithVia("kube", kd), dialer.WithRules(p.rules))
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer d.Close()
-			cl, err := kgo.NewClient(kgo.SeedBrokers("kafka-0.kafka.bench.svc:9092"), kgo.DefaultProduceTopic("bench"), franzdial.Opt(d))
+			cl, err := kgo.NewClient(kgo.SeedBrokers("kafka-0.kafka.bench.svc:9092"), kgo.DefaultProduceTopic("bench"),
+				kgo.ProducerBatchCompression(kgo.NoCompression()), franzdial.Opt(d)) // the bytes cross the port-forward as they are
 			if err != nil {
 				b.Fatal(err)
 			}
