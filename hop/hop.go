@@ -42,6 +42,14 @@ type ContextDialer interface {
 	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
+// A Describer is a hop that can say what the text a rule names it by stands
+// for: a kube hop says which kubeconfig context "k8s://" or a name given to
+// dialer.WithVia means. Route.Via shows the description after the text when
+// the two differ: "k8s:// (k8s://prod)".
+type Describer interface {
+	Describe() string
+}
+
 // A Request asks a Builder for the hop that a rule names by URL.
 type Request struct {
 	// URL is the hop as written in the rule (credentials included; show

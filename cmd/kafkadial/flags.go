@@ -109,7 +109,7 @@ func (r *ruleFlags) register(fs *flag.FlagSet) {
 // given, then the environment, then the resolver for the zone files, then
 // the Docker engine (--docker).
 func (r *ruleFlags) options(getenv func(string) string) ([]dialer.Option, error) {
-	var opts []dialer.Option
+	opts := hopSchemes()
 	for _, f := range r.files {
 		opts = append(opts, dialer.WithRulesFile(f))
 	}

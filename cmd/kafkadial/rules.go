@@ -74,7 +74,7 @@ func (c *cli) rulesCheck(args []string) int {
 	if !ok {
 		return code
 	}
-	var opts []dialer.Option
+	opts := hopSchemes()
 	for _, f := range files {
 		opts = append(opts, dialer.WithRulesFile(f))
 	}

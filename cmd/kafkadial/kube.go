@@ -1,0 +1,14 @@
+package main
+
+import (
+	"github.com/kafkadial/kafkadial/dialer"
+	"github.com/kafkadial/kafkadial/hop/kube"
+)
+
+// hopSchemes are the hop schemes the command adds to the dialer's own:
+// "via k8s://CONTEXT" reaches pods by port-forward through the API server
+// of a kubeconfig context (package hop/kube; "k8s://" is the current one).
+// The kubeconfig is read only when a rule names such a hop.
+func hopSchemes() []dialer.Option {
+	return []dialer.Option{dialer.WithScheme("k8s", kube.NewBuilder())}
+}
