@@ -9,8 +9,7 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/util/httpstream"
-	streamhttp "k8s.io/streaming/pkg/httpstream"
+	"k8s.io/streaming/pkg/httpstream"
 
 	"github.com/kafkadial/kafkadial/internal/safetext"
 )
@@ -130,12 +129,8 @@ func upgradeCause(err error) error {
 	return err
 }
 
-// upgradeFailure returns the cause of a refused upgrade, in either of the
-// error types client-go uses for it, or nil.
+// upgradeFailure returns the cause of a refused upgrade, or nil.
 func upgradeFailure(err error) error {
-	if u := (*streamhttp.UpgradeFailureError)(nil); errors.As(err, &u) {
-		return u.Cause
-	}
 	if u := (*httpstream.UpgradeFailureError)(nil); errors.As(err, &u) {
 		return u.Cause
 	}

@@ -18,14 +18,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/httpstream"
-	httpstreamspdy "k8s.io/apimachinery/pkg/util/httpstream/spdy"
 	pfconst "k8s.io/apimachinery/pkg/util/portforward"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
-	"k8s.io/client-go/transport/spdy"
 	"k8s.io/client-go/transport/websocket"
-	streamhttp "k8s.io/streaming/pkg/httpstream"
+	httpstream "k8s.io/streaming/pkg/httpstream"
+	streamspdy "k8s.io/streaming/pkg/httpstream/spdy"
 )
 
 // podConn is the one port-forward connection to a pod, shared by every
@@ -90,7 +88,7 @@ func (p *podConn) open(ctx context.Context, a *attempt) {
 	sp := &ctxDialer{ctx: ctx, dial: func(ctx context.Context) (httpstream.Connection, error) { return dialSPDY(ctx, p.d.config, u) }}
 	var dialer httpstream.Dialer = sp
 	if !p.d.opts.spdyOnly {
-		dialer = portforward.NewFallbackDialer(ws, sp, shouldFallback)
+		dialer = portforward.NewFallbackDialerForStreaming(ws, sp, shouldFallback)
 	}
 	start := time.Now()
 	conn, protocol, err := dialer.Dial(portforward.PortForwardProtocolV1Name)
@@ -132,11 +130,9 @@ func (p *podConn) open(ctx context.Context, a *attempt) {
 // shouldFallback is kubectl's test for trying SPDY after the WebSocket
 // upgrade failed: the API server refused the upgrade (an older server, a
 // feature gate off, or RBAC allowing only the SPDY verb), or an HTTPS proxy
-// that the WebSocket dialer cannot use. client-go's WebSocket round tripper
-// reports refusals with k8s.io/streaming's error type.
+// that the WebSocket dialer cannot use.
 func shouldFallback(err error) bool {
-	return streamhttp.IsUpgradeFailure(err) || streamhttp.IsHTTPSProxyError(err) ||
-		httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+	return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
 }
 
 // ctxDialer is an httpstream.Dialer bound to one dial's context, so that
@@ -174,16 +170,29 @@ func dialWebSocket(ctx context.Context, cfg *rest.Config, u *url.URL) (httpstrea
 	}
 	if got := ws.Subprotocol(); got != pfconst.WebsocketsSPDYTunnelingPrefix+portforward.PortForwardProtocolV1Name {
 		ws.Close()
-		return nil, &streamhttp.UpgradeFailureError{Cause: fmt.Errorf("the API server negotiated WebSocket protocol %q", got)}
+		return nil, &httpstream.UpgradeFailureError{Cause: fmt.Errorf("the API server negotiated WebSocket protocol %q", got)}
 	}
-	return httpstreamspdy.NewClientConnectionWithPings(portforward.NewTunnelingConnection("kafkadial", ws), portforward.PingPeriod)
+	return streamspdy.NewClientConnectionWithPings(portforward.NewTunnelingConnection("kafkadial", ws), portforward.PingPeriod)
 }
 
-// dialSPDY opens the port-forward over SPDY (client-go's spdy.NewDialer,
-// with a context, and the API server's refusal kept as its status: client-go
+// dialSPDY opens the port-forward over SPDY as client-go's spdy.NewDialer
+// does (its round tripper: TLS, proxy, the credentials' wrappers), with a
+// context, and the API server's refusal kept as its status (client-go
 // flattens it to a string).
 func dialSPDY(ctx context.Context, cfg *rest.Config, u *url.URL) (httpstream.Connection, error) {
-	rt, upgrader, err := spdy.RoundTripperFor(cfg)
+	tlsConfig, err := rest.TLSConfigFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	proxy := http.ProxyFromEnvironment
+	if cfg.Proxy != nil {
+		proxy = cfg.Proxy
+	}
+	upgrader, err := streamspdy.NewRoundTripperWithConfig(streamspdy.RoundTripperConfig{TLS: tlsConfig, Proxier: proxy, PingPeriod: 5 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	rt, err := rest.HTTPWrappersForConfig(cfg, upgrader)
 	if err != nil {
 		return nil, err
 	}
