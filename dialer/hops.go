@@ -128,7 +128,7 @@ func buildChains(c *config, rs []*rules.Rule, forward ContextDialer, fail func(*
 			continue
 		}
 		d, ok := forward, true
-		built := make([]ContextDialer, len(via))
+		hops := make([]ContextDialer, len(via))
 		for i, h := range via {
 			key := viaKey(via[:i+1])
 			b, seen := prefixes[key]
@@ -164,13 +164,13 @@ func buildChains(c *config, rs []*rules.Rule, forward ContextDialer, fail func(*
 				break
 			}
 			d = b.d
-			built[i] = b.d
+			hops[i] = b.d
 		}
 		if ok {
 			shown := make([]string, len(via))
 			for i, h := range via {
 				shown[i] = hop.Mask(h.Text)
-				if ds, ok := built[i].(hop.Describer); ok {
+				if ds, ok := hops[i].(hop.Describer); ok {
 					if desc := ds.Describe(); desc != "" && desc != shown[i] {
 						shown[i] += " (" + hop.Mask(desc) + ")"
 					}
