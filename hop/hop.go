@@ -17,9 +17,11 @@
 //
 // The hops that come with kafkadial live in packages of their own:
 // [github.com/kafkadial/kafkadial/hop/ssh] (OpenSSH client semantics:
-// ssh_config, known_hosts, agent, ProxyJump),
-// [github.com/kafkadial/kafkadial/hop/socks5] and
-// [github.com/kafkadial/kafkadial/hop/httpconnect]. Each connects to its
+// ssh_config, known_hosts, agent, ProxyJump, ProxyCommand),
+// [github.com/kafkadial/kafkadial/hop/socks5],
+// [github.com/kafkadial/kafkadial/hop/httpconnect], and, in a module of its
+// own, github.com/kafkadial/kafkadial/hop/kube (Kubernetes port-forward
+// through the API server). Each connects to its
 // proxy through the Forward dialer it is given, so hops chain: a rule's
 // "via a,b" reaches b through a.
 package hop
