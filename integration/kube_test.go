@@ -23,6 +23,7 @@ import (
 	"github.com/kafkadial/kafkadial/adapters/saramadial"
 	"github.com/kafkadial/kafkadial/dialer"
 	"github.com/kafkadial/kafkadial/hop/kube"
+	"github.com/kafkadial/kafkadial/internal/testpeers"
 )
 
 // newKube returns a kube Dialer for context kafka-user of env, logging to
@@ -59,7 +60,7 @@ func kubeDialer(t *testing.T, kd *kube.Dialer) *dialer.Dialer {
 func TestKube(t *testing.T) {
 	env := startKubeEnv(t, kubeEnvOptions{portForwardWebSockets: true, nodeWebSockets: true})
 	s := startStrimzi(t, env)
-	logs := &logBuffer{}
+	logs := &testpeers.SyncBuffer{}
 	kd := newKube(t, env, logs)
 	d := kubeDialer(t, kd)
 
@@ -157,7 +158,7 @@ func TestKube(t *testing.T) {
 		env.setNodeStatus(t, false)
 		defer env.setNodeStatus(t, true)
 		before := strings.Count(env.node.output(), " spdy")
-		logs := &logBuffer{}
+		logs := &testpeers.SyncBuffer{}
 		kd := newKube(t, env, logs)
 		testFranz(t, bootstrap, "k8s-translated", 2000, franzdial.Opt(kubeDialer(t, kd)))
 		if out := logs.String(); strings.Count(out, "protocol=websocket") != 3 {
@@ -168,7 +169,7 @@ func TestKube(t *testing.T) {
 		}
 	})
 	t.Run("SPDY", func(t *testing.T) {
-		logs := &logBuffer{}
+		logs := &testpeers.SyncBuffer{}
 		kd := newKube(t, env, logs, kube.WithSPDY())
 		testFranz(t, bootstrap, "k8s-spdy", 2000, franzdial.Opt(kubeDialer(t, kd)))
 		if out := logs.String(); strings.Count(out, "protocol=spdy") != 3 {
@@ -259,7 +260,7 @@ func kubeErrors(t *testing.T, env *kubeEnv, kd *kube.Dialer, d *dialer.Dialer) {
 // client redials, and each record is in the topic exactly once.
 func kubeNodeRestart(t *testing.T, env *kubeEnv) {
 	const n = 20000
-	logs := &logBuffer{}
+	logs := &testpeers.SyncBuffer{}
 	d := kubeDialer(t, newKube(t, env, logs))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -364,7 +365,7 @@ func kubeNodeRestart(t *testing.T, env *kubeEnv) {
 func TestKubeSPDYFallback(t *testing.T) {
 	env := startKubeEnv(t, kubeEnvOptions{})
 	startStrimzi(t, env)
-	logs := &logBuffer{}
+	logs := &testpeers.SyncBuffer{}
 	kd := newKube(t, env, logs)
 	testFranz(t, bootstrap, "k8s-fallback", records, franzdial.Opt(kubeDialer(t, kd)))
 	out := logs.String()
