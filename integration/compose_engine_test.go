@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -544,58 +543,13 @@ func ruleLines(rules string) []string {
 	return out
 }
 
-// dialLog records, from the dialer's debug log, where each address was
-// dialled.
-type dialLog struct {
-	mu   sync.Mutex
-	seen map[string]map[string]bool
-}
-
-func (d *dialLog) Enabled(context.Context, slog.Level) bool { return true }
-func (d *dialLog) Handle(_ context.Context, r slog.Record) error {
-	if r.Message != "kafkadial: dialled" {
-		return nil
-	}
-	var addr, target string
-	r.Attrs(func(a slog.Attr) bool {
-		switch a.Key {
-		case "addr":
-			addr = a.Value.String()
-		case "target":
-			target = a.Value.String()
-		}
-		return true
-	})
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.seen[addr] == nil {
-		d.seen[addr] = map[string]bool{}
-	}
-	d.seen[addr][target] = true
-	return nil
-}
-func (d *dialLog) WithAttrs([]slog.Attr) slog.Handler { return d }
-func (d *dialLog) WithGroup(string) slog.Handler      { return d }
-
-func (d *dialLog) of(addr string) []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return slices.Sorted(maps.Keys(d.seen[addr]))
-}
-
-func (d *dialLog) addrs() []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return slices.Sorted(maps.Keys(d.seen))
-}
-
 // produceConsumeRules creates a topic of 6 partitions through a strict
 // dialer holding only rules, produces engineRecords records to it with
 // franz-go and consumes them back, each exactly once and from every
 // partition; it returns where each address was dialled.
-func produceConsumeRules(t *testing.T, name, rules, seed string) *dialLog {
+func produceConsumeRules(t *testing.T, name, rules, seed string) *targets {
 	t.Helper()
-	log := &dialLog{seen: map[string]map[string]bool{}}
+	log := newTargets("")
 	d, err := dialer.New(dialer.WithStrict(), dialer.WithNamedRules("from-compose", rules), dialer.WithTimeout(5*time.Second), dialer.WithLogger(slog.New(log)))
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -62,14 +64,23 @@ func startDockerKafka(t *testing.T) *dockerKafka {
 }
 
 // targets records, from the dialer's debug log, where each advertised
-// address was dialled.
+// address was dialled: every dial, or with rule set only those whose route
+// came from that rule source ("resolver" for the Docker resolver's).
 type targets struct {
+	rule string
 	mu   sync.Mutex
 	seen map[string]map[string]bool // addr -> targets
 }
 
+func newTargets(rule string) *targets {
+	return &targets{rule: rule, seen: map[string]map[string]bool{}}
+}
+
 func (tg *targets) Enabled(context.Context, slog.Level) bool { return true }
 func (tg *targets) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "kafkadial: dialled" {
+		return nil
+	}
 	var addr, target, rule string
 	r.Attrs(func(a slog.Attr) bool {
 		switch a.Key {
@@ -82,27 +93,32 @@ func (tg *targets) Handle(_ context.Context, r slog.Record) error {
 		}
 		return true
 	})
-	if r.Message == "kafkadial: dialled" && rule == "resolver" {
-		tg.mu.Lock()
-		defer tg.mu.Unlock()
-		if tg.seen[addr] == nil {
-			tg.seen[addr] = map[string]bool{}
-		}
-		tg.seen[addr][target] = true
+	if tg.rule != "" && rule != tg.rule {
+		return nil
 	}
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	if tg.seen[addr] == nil {
+		tg.seen[addr] = map[string]bool{}
+	}
+	tg.seen[addr][target] = true
 	return nil
 }
 func (tg *targets) WithAttrs([]slog.Attr) slog.Handler { return tg }
 func (tg *targets) WithGroup(string) slog.Handler      { return tg }
 
+// of returns where addr was dialled, sorted.
 func (tg *targets) of(addr string) []string {
 	tg.mu.Lock()
 	defer tg.mu.Unlock()
-	var out []string
-	for t := range tg.seen[addr] {
-		out = append(out, t)
-	}
-	return out
+	return slices.Sorted(maps.Keys(tg.seen[addr]))
+}
+
+// addrs returns the addresses dialled, sorted.
+func (tg *targets) addrs() []string {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return slices.Sorted(maps.Keys(tg.seen))
 }
 
 func dockerResolver(t testing.TB, opts ...docker.Option) *docker.Resolver {
@@ -139,7 +155,7 @@ func dockerDialer(t testing.TB, r *docker.Resolver, log *targets) *dialer.Dialer
 func TestDockerClients(t *testing.T) {
 	k := startDockerKafka(t)
 	r := dockerResolver(t, docker.WithHost(k.e.Host))
-	tg := &targets{seen: map[string]map[string]bool{}}
+	tg := newTargets("resolver")
 	d := dockerDialer(t, r, tg)
 	const seed = "kafka-1:29092"
 	t.Run("sarama", func(t *testing.T) {
@@ -308,7 +324,7 @@ func TestDockerUnpublished(t *testing.T) {
 		"-brokers", "1", "-listen", ":29092", "-advertise", "kafka-u:29092", "-topic", fmt.Sprintf("%s:%d", topic, partitions))
 	e.WaitLog(c, "ready", 30*time.Second)
 	r := dockerResolver(t, docker.WithHost(e.Host))
-	tg := &targets{seen: map[string]map[string]bool{}}
+	tg := newTargets("resolver")
 	d := dockerDialer(t, r, tg)
 	testFranz(t, "kafka-u:29092", "unpub-franz", 1000, franzdial.Opt(d))
 	want := e.Addr(c, n).String() + ":29092"

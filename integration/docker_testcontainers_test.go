@@ -40,7 +40,7 @@ func TestDockerTestcontainers(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := dockerResolver(t, docker.WithHost(e.Host))
-	tg := &targets{seen: map[string]map[string]bool{}}
+	tg := newTargets("resolver")
 	d := dockerDialer(t, r, tg)
 	testFranz(t, name+":29092", "tc-franz", 1000, franzdial.Opt(d))
 	got := tg.of(name + ":29092")
