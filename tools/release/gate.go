@@ -344,14 +344,20 @@ func runFuzz(ctx context.Context, root string, t fuzzTarget, o gateOptions, w io
 }
 
 func fuzzEnd(err error, res fuzzResult, out string) error {
+	// An input that never returns ends one of two ways, depending on
+	// where the worker is when the deadline passes: go test says PASS
+	// (it gives up on the worker), or FAIL with "context deadline
+	// exceeded" and no failing input. Both are a stall, not a finding. A
+	// budget spent replaying the corpus looks the same.
+	const stalled = "stalled: 0 executions in %s (an input that does not return, or a budget shorter than the corpus replay)%s"
 	if err != nil {
+		if res.Execs == 0 && !strings.Contains(out, "Failing input written to") && strings.Contains(out, context.DeadlineExceeded.Error()) {
+			return fmt.Errorf(stalled, res.Elapsed, tail(out, 10))
+		}
 		return fmt.Errorf("failed (a failing input is written under the package's testdata/fuzz): %w%s", err, tail(out, 30))
 	}
 	if res.Execs == 0 {
-		// go test says PASS when an input never returns: the fuzzer gives
-		// up on the worker at the deadline. Or the budget went on replaying
-		// the corpus.
-		return fmt.Errorf("stalled: 0 executions in %s (an input that does not return, or a budget shorter than the corpus replay)%s", res.Elapsed, tail(out, 10))
+		return fmt.Errorf(stalled, res.Elapsed, tail(out, 10))
 	}
 	return nil
 }

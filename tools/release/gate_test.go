@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,6 +109,16 @@ func TestIsTestName(t *testing.T) {
 func TestFuzzEnd(t *testing.T) {
 	if err := fuzzEnd(nil, fuzzResult{Execs: 0, Elapsed: 5 * time.Second}, "fuzz: elapsed: 5s, gathering baseline coverage: 3/900 completed\n"); err == nil || !strings.Contains(err.Error(), "stalled: 0 executions in 5s") {
 		t.Errorf("0 execs: %v", err)
+	}
+	// The other way a stuck input ends: FAIL at the deadline, no input written.
+	stuck := "fuzz: elapsed: 4s, gathering baseline coverage: 0/1 completed\n--- FAIL: FuzzHang (4.01s)\n    context deadline exceeded\nFAIL\n"
+	if err := fuzzEnd(errors.New("exit status 1"), fuzzResult{Elapsed: 4 * time.Second}, stuck); err == nil || !strings.Contains(err.Error(), "stalled: 0 executions in 4s") {
+		t.Errorf("deadline FAIL: %v", err)
+	}
+	// A real finding that also mentions a deadline stays a failure.
+	found := "--- FAIL: FuzzX (0.10s)\n    x_test.go:9: context deadline exceeded\n    Failing input written to testdata/fuzz/FuzzX/abc\n"
+	if err := fuzzEnd(errors.New("exit status 1"), fuzzResult{}, found); err == nil || !strings.Contains(err.Error(), "failed (") {
+		t.Errorf("finding: %v", err)
 	}
 	if err := fuzzEnd(nil, fuzzResult{Execs: 10}, ""); err != nil {
 		t.Errorf("10 execs: %v", err)
