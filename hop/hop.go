@@ -21,9 +21,11 @@
 // [github.com/kafkadial/kafkadial/hop/socks5],
 // [github.com/kafkadial/kafkadial/hop/httpconnect], and, in a module of its
 // own, github.com/kafkadial/kafkadial/hop/kube (Kubernetes port-forward
-// through the API server). Each connects to its
-// proxy through the Forward dialer it is given, so hops chain: a rule's
-// "via a,b" reaches b through a.
+// through the API server). Each connects to its proxy through the Forward
+// dialer it is given, so hops chain: a rule's "via a,b" reaches b through a.
+//
+// Package [github.com/kafkadial/kafkadial/hop/streamconn] gives a hop of
+// your own conns with deadlines and CloseWrite over a tunnel's stream.
 package hop
 
 import (

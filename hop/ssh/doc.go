@@ -27,7 +27,8 @@
 // Connections it returns support read and write deadlines and CloseWrite,
 // which x/crypto/ssh's channels do not (sarama fails every request on a
 // conn without deadlines); NewChannelConn gives the same to any stream
-// channel. When the SSH connection under a conn fails, reads report why
+// channel, and package github.com/kafkadial/kafkadial/hop/streamconn to any
+// tunnelled stream. When the SSH connection under a conn fails, reads report why
 // instead of a clean end of stream. Keepalives (ServerAliveInterval, 15s by
 // default) end a connection to a bastion that stops answering.
 //
