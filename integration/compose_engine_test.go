@@ -52,7 +52,13 @@ type engineLayout struct {
 	published map[string]string
 	// containers is how many containers the project runs.
 	containers int
-	// rules are the rule lines expected, given the running project.
+	// advertised are the client addresses the brokers advertise, the
+	// i-th reached at the port published on ports[i]: from-compose maps
+	// each to 127.0.0.1 and that port, then keeps the published addresses
+	// as they are, and the clients dial each so.
+	advertised func(r *runningLayout) []string
+	// rules and dialled, for layouts that advertise otherwise: the rule
+	// lines expected, given the running project.
 	rules func(r *runningLayout) []string
 	// seed is the bootstrap address (default: 127.0.0.1 and the first
 	// port).
@@ -73,15 +79,8 @@ var engineLayouts = []engineLayout{
 		published:  map[string]string{"BROKER_1_PORT": "broker-1 29092", "BROKER_2_PORT": "broker-2 29092", "BROKER_3_PORT": "broker-3 29092"},
 		containers: 7,
 		ports:      []string{"BROKER_1_PORT", "BROKER_2_PORT", "BROKER_3_PORT"},
-		rules: func(r *runningLayout) []string {
-			var out []string
-			for i := 1; i <= 3; i++ {
-				out = append(out, fmt.Sprintf("broker-%d:29092 => %s", i, r.local(fmt.Sprintf("BROKER_%d_PORT", i))))
-			}
-			return append(out, r.keep("BROKER_1_PORT", "BROKER_2_PORT", "BROKER_3_PORT")...)
-		},
-		dialled: func(r *runningLayout) map[string]string {
-			return map[string]string{"broker-1:29092": r.local("BROKER_1_PORT"), "broker-2:29092": r.local("BROKER_2_PORT"), "broker-3:29092": r.local("BROKER_3_PORT")}
+		advertised: func(r *runningLayout) []string {
+			return []string{"broker-1:29092", "broker-2:29092", "broker-3:29092"}
 		},
 	},
 	{
@@ -89,24 +88,14 @@ var engineLayouts = []engineLayout{
 		published:  map[string]string{"EXTERNAL_PORT": "kafka 9094"},
 		containers: 1,
 		ports:      []string{"EXTERNAL_PORT"},
-		rules: func(r *runningLayout) []string {
-			return append([]string{"localhost:9094 => " + r.local("EXTERNAL_PORT")}, r.keep("EXTERNAL_PORT")...)
-		},
-		dialled: func(r *runningLayout) map[string]string {
-			return map[string]string{"localhost:9094": r.local("EXTERNAL_PORT")}
-		},
+		advertised: func(r *runningLayout) []string { return []string{"localhost:9094"} },
 	},
 	{
 		name:       "image-config",
 		published:  map[string]string{"HOST_PORT": "kafka $"},
 		containers: 1,
 		ports:      []string{"HOST_PORT"},
-		rules: func(r *runningLayout) []string {
-			return append([]string{"localhost:" + r.port("HOST_PORT") + " => " + r.local("HOST_PORT")}, r.keep("HOST_PORT")...)
-		},
-		dialled: func(r *runningLayout) map[string]string {
-			return map[string]string{"localhost:" + r.port("HOST_PORT"): r.local("HOST_PORT")}
-		},
+		advertised: func(r *runningLayout) []string { return []string{"localhost:" + r.port("HOST_PORT")} },
 	},
 	{
 		// KAFKA_LISTENERS unset: the image binds the advertised ports.
@@ -114,27 +103,17 @@ var engineLayouts = []engineLayout{
 		published:  map[string]string{"HOST_PORT": "broker $"},
 		containers: 1,
 		ports:      []string{"HOST_PORT"},
-		rules: func(r *runningLayout) []string {
-			return append([]string{"localhost:" + r.port("HOST_PORT") + " => " + r.local("HOST_PORT")}, r.keep("HOST_PORT")...)
-		},
-		dialled: func(r *runningLayout) map[string]string {
-			return map[string]string{"localhost:" + r.port("HOST_PORT"): r.local("HOST_PORT")}
-		},
-		left: []string{"zookeeper"},
+		advertised: func(r *runningLayout) []string { return []string{"localhost:" + r.port("HOST_PORT")} },
+		left:       []string{"zookeeper"},
 	},
 	{
 		name:       "wurstmeister",
 		published:  map[string]string{"KAFKA_HOST_PORT": "kafka 9092"},
 		containers: 1,
 		ports:      []string{"KAFKA_HOST_PORT"},
-		rules: func(r *runningLayout) []string {
-			return append([]string{"docker-machine.invalid:9092 => " + r.local("KAFKA_HOST_PORT")}, r.keep("KAFKA_HOST_PORT")...)
-		},
-		dialled: func(r *runningLayout) map[string]string {
-			return map[string]string{"docker-machine.invalid:9092": r.local("KAFKA_HOST_PORT")}
-		},
-		stderr: "kafkadial: compose: the top-level version: is obsolete; compose ignores it (--verbose for details)\n",
-		left:   []string{"zookeeper"},
+		advertised: func(r *runningLayout) []string { return []string{"docker-machine.invalid:9092"} },
+		stderr:     "kafkadial: compose: the top-level version: is obsolete; compose ignores it (--verbose for details)\n",
+		left:       []string{"zookeeper"},
 	},
 	{
 		// HOSTNAME_COMMAND prints the default gateway: the compose
@@ -173,50 +152,30 @@ var engineLayouts = []engineLayout{
 		published:  map[string]string{"EXTERNAL_PORT": "redpanda-0 19092"},
 		containers: 1,
 		ports:      []string{"EXTERNAL_PORT"},
-		rules: func(r *runningLayout) []string {
-			return append([]string{"localhost:" + r.port("EXTERNAL_PORT") + " => " + r.local("EXTERNAL_PORT")}, r.keep("EXTERNAL_PORT")...)
-		},
-		dialled: func(r *runningLayout) map[string]string {
-			return map[string]string{"localhost:" + r.port("EXTERNAL_PORT"): r.local("EXTERNAL_PORT")}
-		},
-		left: []string{"console", "18082:18082"},
+		advertised: func(r *runningLayout) []string { return []string{"localhost:" + r.port("EXTERNAL_PORT")} },
+		left:       []string{"console", "18082:18082"},
 	},
 	{
 		name:       "redpanda-string",
 		published:  map[string]string{"RP_PORT": "redpanda 9092"},
 		containers: 1,
 		ports:      []string{"RP_PORT"},
-		rules: func(r *runningLayout) []string {
-			return append([]string{"redpanda:9092 => " + r.local("RP_PORT")}, r.keep("RP_PORT")...)
-		},
-		dialled: func(r *runningLayout) map[string]string {
-			return map[string]string{"redpanda:9092": r.local("RP_PORT")}
-		},
+		advertised: func(r *runningLayout) []string { return []string{"redpanda:9092"} },
 	},
 	{
 		name:       "proxy-toxiproxy",
 		published:  map[string]string{"PROXY_PORT": "toxiproxy 19092"},
 		containers: 2,
 		ports:      []string{"PROXY_PORT"},
-		rules: func(r *runningLayout) []string {
-			return append([]string{"localhost:" + r.port("PROXY_PORT") + " => " + r.local("PROXY_PORT")}, r.keep("PROXY_PORT")...)
-		},
-		dialled: func(r *runningLayout) map[string]string {
-			return map[string]string{"localhost:" + r.port("PROXY_PORT"): r.local("PROXY_PORT")}
-		},
-		left: []string{"8474:8474"},
+		advertised: func(r *runningLayout) []string { return []string{"localhost:" + r.port("PROXY_PORT")} },
+		left:       []string{"8474:8474"},
 	},
 	{
 		name:       "proxy-socat",
 		published:  map[string]string{"SOCAT_PORT": "kafka-proxy 29092"},
 		containers: 2,
 		ports:      []string{"SOCAT_PORT"},
-		rules: func(r *runningLayout) []string {
-			return append([]string{"kafka-proxy:29092 => " + r.local("SOCAT_PORT")}, r.keep("SOCAT_PORT")...)
-		},
-		dialled: func(r *runningLayout) map[string]string {
-			return map[string]string{"kafka-proxy:29092": r.local("SOCAT_PORT")}
-		},
+		advertised: func(r *runningLayout) []string { return []string{"kafka-proxy:29092"} },
 	},
 	{
 		name:       "literal-host",
@@ -251,6 +210,31 @@ type runningLayout struct {
 func (r *runningLayout) port(v string) string { return strconv.Itoa(r.ports[v]) }
 
 func (r *runningLayout) local(v string) string { return "127.0.0.1:" + r.port(v) }
+
+// wantRules are the rule lines from-compose must write.
+func (r *runningLayout) wantRules() []string {
+	if r.advertised == nil {
+		return r.rules(r)
+	}
+	var out []string
+	for i, adv := range r.advertised(r) {
+		out = append(out, adv+" => "+r.local(r.engineLayout.ports[i]))
+	}
+	return append(out, r.keep(r.engineLayout.ports...)...)
+}
+
+// wantDialled are the advertised addresses the clients must dial, each
+// with where its rule takes it.
+func (r *runningLayout) wantDialled() map[string]string {
+	if r.advertised == nil {
+		return r.dialled(r)
+	}
+	m := map[string]string{}
+	for i, adv := range r.advertised(r) {
+		m[adv] = r.local(r.engineLayout.ports[i])
+	}
+	return m
+}
 
 // keep is the "dialled as they are" rules of the published addresses.
 func (r *runningLayout) keep(vars ...string) []string {
@@ -450,7 +434,7 @@ func testEngineLayout(t *testing.T, r *runningLayout, bin string) {
 	if code != 0 || stderr != r.stderr {
 		t.Fatalf("from-compose: exit %d, stderr %q; want exit 0 (every broker reachable), stderr %q\n%s", code, stderr, r.stderr, rules)
 	}
-	want := r.rules(r)
+	want := r.wantRules()
 	if got := ruleLines(rules); !slices.Equal(got, want) {
 		t.Fatalf("from-compose wrote the rules\n%q\nwant\n%q\n%s", got, want, rules)
 	}
@@ -467,13 +451,14 @@ func testEngineLayout(t *testing.T, r *runningLayout, bin string) {
 		seed = r.local(r.engineLayout.ports[0])
 	}
 	dialled := produceConsumeRules(t, r.name, rules, seed)
-	for addr, target := range r.dialled(r) {
+	wantDialled := r.wantDialled()
+	for addr, target := range wantDialled {
 		if got := dialled.of(addr); !slices.Equal(got, []string{target}) {
 			t.Errorf("%s was dialled at %q, want %s", addr, got, target)
 		}
 	}
 	for _, addr := range dialled.addrs() {
-		if _, ok := r.dialled(r)[addr]; !ok && addr != seed {
+		if _, ok := wantDialled[addr]; !ok && addr != seed {
 			t.Errorf("the clients dialled %s (at %q), which the layout does not advertise", addr, dialled.of(addr))
 		}
 	}

@@ -34,6 +34,11 @@
 // their partition leaders spread over the brokers, so that producing to
 // every partition reaches every broker.
 //
+// It shares no configuration parsing with cmd/kafkadial, on purpose: it
+// stands for the images, and `rules from-compose` is tested against it, so
+// a misreading in the command shows up as a failed test instead of being
+// agreed with by the same code on both sides.
+//
 // It prints "kafkaenv ready" once every listener accepts connections, and
 // runs until SIGINT or SIGTERM. A configuration Kafka would refuse to start
 // with (a listener missing from the protocol map, advertised names that no
