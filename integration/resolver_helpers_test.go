@@ -162,8 +162,14 @@ var dnsServing = regexp.MustCompile(`serving .* on (\S+) \(UDP and TCP\)`)
 
 func startDNSServe(t testing.TB, n *dnsNetns, bin, zone string) *dnsServeProc {
 	t.Helper()
-	p := &dnsServeProc{exited: make(chan struct{})}
-	p.cmd = n.command(context.Background(), bin, "dns", "serve", "-v", "--zone", zone, "--listen", "127.0.0.1:53")
+	return startServing(t, n.command(context.Background(), bin, "dns", "serve", "-v", "--zone", zone, "--listen", "127.0.0.1:53"))
+}
+
+// startServing starts cmd, a `kafkadial dns serve`, and waits until it
+// says where it serves.
+func startServing(t testing.TB, cmd *exec.Cmd) *dnsServeProc {
+	t.Helper()
+	p := &dnsServeProc{exited: make(chan struct{}), cmd: cmd}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -359,6 +359,7 @@ func (h *dockerDNS) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	if opt := req.IsEdns0(); opt != nil {
 		resp.SetEdns0(1232, false)
 	}
+	var answered []string
 	if err != nil {
 		resp.Rcode = dns.RcodeServerFailure
 		h.log.LogAttrs(ctx, slog.LevelWarn, "docker: answering", slog.String("name", q.Name), slog.Any("error", err))
@@ -372,16 +373,18 @@ func (h *dockerDNS) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 			case ip.Is4() && (q.Qtype == dns.TypeA || q.Qtype == dns.TypeANY):
 				hdr.Rrtype = dns.TypeA
 				resp.Answer = append(resp.Answer, &dns.A{Hdr: hdr, A: ip.AsSlice()})
+				answered = append(answered, a)
 			case ip.Is6() && (q.Qtype == dns.TypeAAAA || q.Qtype == dns.TypeANY):
 				hdr.Rrtype = dns.TypeAAAA
 				resp.Answer = append(resp.Answer, &dns.AAAA{Hdr: hdr, AAAA: ip.AsSlice()})
+				answered = append(answered, a)
 			}
 		}
 	}
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		h.log.LogAttrs(ctx, slog.LevelDebug, "docker: served", slog.String("name", q.Name),
 			slog.String("type", dns.TypeToString[q.Qtype]), slog.String("rcode", dns.RcodeToString[resp.Rcode]),
-			slog.String("from", "docker engine at "+h.r.Host()))
+			slog.String("answer", strings.Join(answered, ",")), slog.String("from", "docker engine at "+h.r.Host()))
 	}
 	w.WriteMsg(resp)
 }

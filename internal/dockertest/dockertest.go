@@ -128,14 +128,23 @@ func (e *Engine) Name(s string) string { return e.Run + "-" + s }
 // Docker runs the docker command line and returns its standard output,
 // trimmed; the error carries its standard error.
 func (e *Engine) Docker(args ...string) (string, error) {
-	return docker(2*time.Minute, args...)
+	return e.docker(2*time.Minute, args...)
 }
 
+func (e *Engine) docker(timeout time.Duration, args ...string) (string, error) {
+	return dockerAt(e.Host, timeout, args...)
+}
+
+// docker runs the docker command line against the shared engine.
 func docker(timeout time.Duration, args ...string) (string, error) {
+	return dockerAt(Host(), timeout, args...)
+}
+
+func dockerAt(host string, timeout time.Duration, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd := exec.CommandContext(ctx, "docker", append([]string{"-H", host}, args...)...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return strings.TrimSpace(stdout.String()), fmt.Errorf("docker %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
@@ -161,13 +170,14 @@ func (e *Engine) label() string { return Label + "=" + e.Run }
 // otherwise the image is removed when the test ends.
 func (e *Engine) Image(pkg string) string {
 	e.t.Helper()
+	key := e.Host + " " + pkg
 	run.Lock()
-	shared := run.main
-	if img, ok := run.images[pkg]; ok && shared {
+	shared := run.main && e.Host == Host() // a private engine's images go with it
+	if img, ok := run.images[key]; ok && shared {
 		run.Unlock()
 		return img
 	}
-	if err, ok := run.errs[pkg]; ok && shared {
+	if err, ok := run.errs[key]; ok && shared {
 		run.Unlock()
 		e.t.Fatal(err)
 	}
@@ -176,13 +186,13 @@ func (e *Engine) Image(pkg string) string {
 	if shared {
 		run.Lock()
 		if err != nil {
-			run.errs[pkg] = err
+			run.errs[key] = err
 		} else {
-			run.images[pkg] = img
+			run.images[key] = img
 		}
 		run.Unlock()
 	} else if err == nil {
-		e.t.Cleanup(func() { docker(time.Minute, "rmi", "-f", img) })
+		e.t.Cleanup(func() { e.docker(time.Minute, "rmi", "-f", img) })
 	}
 	if err != nil {
 		e.t.Fatal(err)
@@ -207,7 +217,7 @@ func (e *Engine) build(pkg string) (string, error) {
 		return "", err
 	}
 	img := strings.ToLower(e.Name(filepath.Base(pkg))) + ":test"
-	if _, err := docker(3*time.Minute, "build", "-q", "--label", e.label(), "-t", img, dir); err != nil {
+	if _, err := e.docker(3*time.Minute, "build", "-q", "--label", e.label(), "-t", img, dir); err != nil {
 		return "", err
 	}
 	e.t.Logf("built image %s from %s in %s", img, pkg, time.Since(start).Round(time.Millisecond))
@@ -228,7 +238,7 @@ func (e *Engine) Network(name string) Network {
 	n := Network{Name: e.Name(name)}
 	n.ID = e.Must("network", "create", "--driver", "bridge", "--label", e.label(), n.Name)
 	e.t.Cleanup(func() {
-		if _, err := docker(time.Minute, "network", "rm", n.ID); err != nil && !strings.Contains(err.Error(), "No such network") {
+		if _, err := e.docker(time.Minute, "network", "rm", n.ID); err != nil && !strings.Contains(err.Error(), "No such network") {
 			e.t.Errorf("removing network %s: %v", n.Name, err)
 		}
 	})
@@ -255,7 +265,7 @@ func (e *Engine) Network(name string) Network {
 func (e *Engine) Volume(name string) string {
 	e.t.Helper()
 	v := e.Must("volume", "create", "--label", e.label(), e.Name(name))
-	e.t.Cleanup(func() { docker(time.Minute, "volume", "rm", "-f", v) })
+	e.t.Cleanup(func() { e.docker(time.Minute, "volume", "rm", "-f", v) })
 	return v
 }
 
@@ -265,7 +275,7 @@ func (e *Engine) Volume(name string) string {
 func (e *Engine) Start(args ...string) string {
 	e.t.Helper()
 	id := e.Must(append([]string{"run", "-d", "--label", e.label()}, args...)...)
-	e.t.Cleanup(func() { docker(time.Minute, "rm", "-f", "-v", id) })
+	e.t.Cleanup(func() { e.docker(time.Minute, "rm", "-f", "-v", id) })
 	return id
 }
 
@@ -273,7 +283,7 @@ func (e *Engine) Start(args ...string) string {
 func (e *Engine) Create(args ...string) string {
 	e.t.Helper()
 	id := e.Must(append([]string{"create", "--label", e.label()}, args...)...)
-	e.t.Cleanup(func() { docker(time.Minute, "rm", "-f", "-v", id) })
+	e.t.Cleanup(func() { e.docker(time.Minute, "rm", "-f", "-v", id) })
 	return id
 }
 
@@ -353,7 +363,7 @@ func (e *Engine) Logs(ref string) string {
 func (e *Engine) logs(ref string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "docker", "logs", ref).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "docker", "-H", e.Host, "logs", ref).CombinedOutput()
 	return string(out), err
 }
 
@@ -362,10 +372,10 @@ func (e *Engine) logs(ref string) (string, error) {
 // own cleanup).
 func (e *Engine) Leftovers() []string {
 	e.t.Helper()
-	return leftovers(e.label())
+	return leftovers(e, e.label())
 }
 
-func leftovers(filter string) []string {
+func leftovers(e *Engine, filter string) []string {
 	var out []string
 	for _, k := range [][]string{
 		{"ps", "-aq", "--filter", "label=" + filter},
@@ -373,7 +383,7 @@ func leftovers(filter string) []string {
 		{"volume", "ls", "-q", "--filter", "label=" + filter},
 		{"images", "-q", "--filter", "label=" + filter},
 	} {
-		s, _ := docker(time.Minute, k...)
+		s, _ := e.docker(time.Minute, k...)
 		for _, f := range strings.Fields(s) {
 			out = append(out, k[0]+" "+f)
 		}

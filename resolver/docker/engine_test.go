@@ -428,6 +428,85 @@ func TestEngineStreamCutAndDown(t *testing.T) {
 	t.Logf("recovered %s after the engine came back", took)
 }
 
+// A real engine stopped and started again (a second dockerd of the test's
+// own: the shared one serves other tests meanwhile): while it is down,
+// Resolve and dials fail naming it; once it is back, with the container
+// its restart policy brought back, the resolver answers again and sees
+// what changes after.
+func TestEngineStoppedAndStarted(t *testing.T) {
+	e := dockertest.NewPrivate(t)
+	img := e.Image(tcpname)
+	port := freePort(t)
+	name := e.Name("down")
+	e.Start("--name", name, "--network", "host", "--restart", "always", "-e", "NAME="+name, img, port)
+	r := newResolver(t, WithHost(e.Host))
+	d := strictDialer(t, r)
+	reach := func(host string) error {
+		c, err := d.DialContext(context.Background(), "tcp", net.JoinHostPort(host, port))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		line, err := readLine(c)
+		if err == nil && line != host+" "+port {
+			err = fmt.Errorf("reached %q, want %q", line, host+" "+port)
+		}
+		return err
+	}
+	eventually(t, "before", func() error { return reach(name) })
+
+	e.StopEngine()
+	var ee *EngineError
+	eventually(t, "engine stopped", func() error {
+		_, err := r.Resolve(context.Background(), net.JoinHostPort(name, port))
+		if !errors.As(err, &ee) {
+			return fmt.Errorf("Resolve = %v, want an *EngineError", err)
+		}
+		return nil
+	})
+	if ee.Host != e.Host || ee.Since.IsZero() {
+		t.Fatalf("engine stopped: %+v", ee)
+	}
+	err := reach(name)
+	if err == nil || !strings.Contains(err.Error(), e.Host) {
+		t.Fatalf("dial while the engine is stopped: %v, want an error naming %s", err, e.Host)
+	}
+	t.Logf("while stopped: %v", err)
+
+	e.StartEngine()
+	took := eventually(t, "engine started again", func() error { return reach(name) })
+	t.Logf("answered %s after the engine was back", took)
+	// Following it again: a container started now is found.
+	port2 := freePort(t)
+	name2 := e.Name("after")
+	e.Start("--name", name2, "--network", "host", "-e", "NAME="+name2, img, port2)
+	eventually(t, "a container started after the restart", func() error {
+		c, err := d.DialContext(context.Background(), "tcp", net.JoinHostPort(name2, port2))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		line, err := readLine(c)
+		if err == nil && line != name2+" "+port2 {
+			err = fmt.Errorf("reached %q", line)
+		}
+		return err
+	})
+}
+
+// freePort returns a TCP port free on the host's loopback now, for a
+// container on the host's network to listen on.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, p, _ := net.SplitHostPort(ln.Addr().String())
+	return p
+}
+
 // An address where something accepts connections but never answers: New
 // gives up when its context ends, naming the address.
 func TestNewEngineSilent(t *testing.T) {
