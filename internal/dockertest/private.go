@@ -51,9 +51,9 @@ type Private struct {
 
 	mu    sync.Mutex
 	cmd   *exec.Cmd
-	front *front // tcp://198.18.81.2:2375 to the engine's unix socket
-	done chan struct{} // closed when cmd has exited
-	log  bytes.Buffer  // dockerd's output, every start
+	front *front        // tcp://198.18.81.2:2375 to the engine's unix socket
+	done  chan struct{} // closed when cmd has exited
+	log   bytes.Buffer  // dockerd's output, every start
 }
 
 // NewPrivate starts a private engine, or skips the test (outside CI) or
