@@ -189,6 +189,49 @@ var engineLayouts = []engineLayout{
 			return map[string]string{"_{HOSTNAME_COMMAND}:" + r.port("HOST_PORT"): r.local("HOST_PORT")}
 		},
 	},
+	// The common layouts of the images' own docs, on the engine too.
+	{
+		name:       "apache-single",
+		published:  map[string]string{"KAFKA_HOST_PORT": "kafka $"},
+		containers: 1,
+		ports:      []string{"KAFKA_HOST_PORT"},
+		advertised: func(r *runningLayout) []string { return []string{"localhost:" + r.port("KAFKA_HOST_PORT")} },
+	},
+	{
+		name:       "apache-three",
+		published:  map[string]string{"KAFKA_1_PORT": "kafka-1 29092", "KAFKA_2_PORT": "kafka-2 29092", "KAFKA_3_PORT": "kafka-3 29092"},
+		containers: 4,
+		ports:      []string{"KAFKA_1_PORT", "KAFKA_2_PORT", "KAFKA_3_PORT"},
+		advertised: func(r *runningLayout) []string {
+			return []string{"kafka-1:29092", "kafka-2:29092", "kafka-3:29092"}
+		},
+	},
+	{
+		name:       "bitnami-single",
+		published:  map[string]string{"EXTERNAL_PORT": "kafka 9094"},
+		containers: 1,
+		ports:      []string{"EXTERNAL_PORT"},
+		advertised: func(r *runningLayout) []string { return []string{"localhost:9094"} },
+	},
+	{
+		name:       "bitnami-three",
+		published:  map[string]string{"KAFKA_1_PORT": "kafka-1 9092", "KAFKA_2_PORT": "kafka-2 9092", "KAFKA_3_PORT": "kafka-3 9092"},
+		containers: 4,
+		ports:      []string{"KAFKA_1_PORT", "KAFKA_2_PORT", "KAFKA_3_PORT"},
+		advertised: func(r *runningLayout) []string {
+			return []string{"kafka-1:9092", "kafka-2:9092", "kafka-3:9092"}
+		},
+	},
+	{
+		name:       "cp-three",
+		published:  map[string]string{"KAFKA_1_PORT": "kafka-1 $", "KAFKA_2_PORT": "kafka-2 $", "KAFKA_3_PORT": "kafka-3 $"},
+		containers: 4,
+		ports:      []string{"KAFKA_1_PORT", "KAFKA_2_PORT", "KAFKA_3_PORT"},
+		advertised: func(r *runningLayout) []string {
+			return []string{"localhost:" + r.port("KAFKA_1_PORT"), "localhost:" + r.port("KAFKA_2_PORT"), "localhost:" + r.port("KAFKA_3_PORT")}
+		},
+		left: []string{"zookeeper"},
+	},
 }
 
 // runningLayout is a layout's compose project on the engine.
