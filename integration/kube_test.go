@@ -112,6 +112,25 @@ func TestKube(t *testing.T) {
 			c.Close()
 		}
 	})
+	t.Run("cluster domain of its own", func(t *testing.T) {
+		kc := newKube(t, env, io.Discard, kube.WithClusterDomain("k8s.corp.example"))
+		c, err := kc.DialContext(context.Background(), "tcp", "my-cluster-kafka-2.my-cluster-kafka-brokers.kafka.svc.k8s.corp.example:9092")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := apiVersions(c); err != nil {
+			t.Errorf("ApiVersions: %v", err)
+		}
+		if !strings.HasPrefix(c.RemoteAddr().String(), "my-cluster-kafka-2.kafka:") {
+			t.Errorf("reached %s, want pod my-cluster-kafka-2", c.RemoteAddr())
+		}
+		c.Close()
+		_, err = kc.DialContext(context.Background(), "tcp", "my-cluster-kafka-2.my-cluster-kafka-brokers.kafka.svc.cluster.local:9092")
+		var ke *kube.Error
+		if !errors.As(err, &ke) || ke.Kind != kube.ErrBadAddress {
+			t.Errorf("cluster.local under another cluster domain: %v, want ErrBadAddress", err)
+		}
+	})
 	t.Run("deadlines and CloseWrite", func(t *testing.T) {
 		c, err := kd.DialContext(context.Background(), "tcp", s.brokers[0])
 		if err != nil {

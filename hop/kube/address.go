@@ -14,8 +14,8 @@ import (
 type targetKind int
 
 const (
-	podName targetKind = iota + 1 // POD.SUBDOMAIN.NS.svc[.cluster.local]
-	service                       // SVC.NS.svc[.cluster.local], SVC.NS, SVC
+	podName targetKind = iota + 1 // POD.SUBDOMAIN.NS.svc[.DOMAIN]
+	service                       // SVC.NS.svc[.DOMAIN], SVC.NS, SVC
 	podIP                         // an IP address
 )
 
@@ -45,12 +45,15 @@ func (t target) what(defaultNS string) string {
 	}
 }
 
-const addressForms = "POD.SERVICE.NAMESPACE.svc[.cluster.local]:PORT, SERVICE.NAMESPACE.svc[.cluster.local]:PORT, SERVICE.NAMESPACE:PORT, SERVICE:PORT or POD-IP:PORT"
+func addressForms(domain string) string {
+	return fmt.Sprintf("POD.SERVICE.NAMESPACE.svc[.%s]:PORT, SERVICE.NAMESPACE.svc[.%[1]s]:PORT, SERVICE.NAMESPACE:PORT, SERVICE:PORT or POD-IP:PORT", domain)
+}
 
 // parseAddress reads the host:port that a Kafka client dials: a per-pod
 // name of a headless service, a service name in one of its forms, or a pod
-// IP. Names fold to lower case; a trailing dot is dropped.
-func parseAddress(addr string) (target, error) {
+// IP. domain is the cluster domain (lower case, no trailing dot). Names
+// fold to lower case; a trailing dot is dropped.
+func parseAddress(addr, domain string) (target, error) {
 	host, portText, err := net.SplitHostPort(addr)
 	if err != nil {
 		return target{}, fmt.Errorf("address %q: want host:port", safetext.Printable(addr))
@@ -69,13 +72,13 @@ func parseAddress(addr string) (target, error) {
 	labels := strings.Split(name, ".")
 	for _, l := range labels {
 		if !isLabel(l) {
-			return target{}, fmt.Errorf("address %q is not a Kubernetes name (label %q): want %s", safetext.Printable(addr), safetext.Printable(l), addressForms)
+			return target{}, fmt.Errorf("address %q is not a Kubernetes name (label %q): want %s", safetext.Printable(addr), safetext.Printable(l), addressForms(domain))
 		}
 	}
 	svcForm := false
 	switch {
-	case strings.HasSuffix(name, ".svc.cluster.local"):
-		labels, svcForm = labels[:len(labels)-3], true
+	case strings.HasSuffix(name, ".svc."+domain):
+		labels, svcForm = labels[:len(labels)-2-strings.Count(domain, ".")], true
 	case strings.HasSuffix(name, ".svc"):
 		labels, svcForm = labels[:len(labels)-1], true
 	}
@@ -88,7 +91,7 @@ func parseAddress(addr string) (target, error) {
 	case !svcForm && len(labels) == 1:
 		t.kind, t.name = service, labels[0]
 	default:
-		return target{}, fmt.Errorf("address %q is not a Kubernetes address: want %s", safetext.Printable(addr), addressForms)
+		return target{}, fmt.Errorf("address %q is not a Kubernetes address: want %s", safetext.Printable(addr), addressForms(domain))
 	}
 	return t, nil
 }

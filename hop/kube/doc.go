@@ -31,6 +31,9 @@
 //     targetPort (named ports too);
 //   - a pod IP: the running pod with that IP.
 //
+// A cluster whose DNS is under another domain than cluster.local
+// (the kubelet's --cluster-domain) is named with WithClusterDomain.
+//
 // Each pod has one port-forward connection, opened on the first dial and
 // shared by every connection to that pod (SPDY tunnelled in a WebSocket, or
 // SPDY when the API server refuses the WebSocket upgrade, as kubectl

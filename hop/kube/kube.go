@@ -41,6 +41,7 @@ type options struct {
 	spdyOnly   bool
 	timeout    time.Duration
 	log        *slog.Logger
+	domain     string // the cluster domain: "cluster.local" unless set
 }
 
 // WithKubeconfig reads the kubeconfig file at path instead of following
@@ -77,6 +78,19 @@ func WithTimeout(d time.Duration) Option {
 	return func(o *options) { o.timeout = d }
 }
 
+// DefaultClusterDomain is the cluster domain of Kubernetes' DNS unless the
+// cluster sets another (the kubelet's --cluster-domain).
+const DefaultClusterDomain = "cluster.local"
+
+// WithClusterDomain sets the cluster domain of the names the Dialer
+// accepts, for a cluster whose DNS is not under cluster.local: with
+// "corp.example", POD.SERVICE.NAMESPACE.svc.corp.example:PORT. Names
+// ending in .svc alone are accepted either way. New refuses a domain that
+// is not DNS labels.
+func WithClusterDomain(domain string) Option {
+	return func(o *options) { o.domain = domain }
+}
+
 // WithLogger sets the logger for port-forward connections opened (Info)
 // and lost (Warn). The default discards. Credentials never reach it.
 func WithLogger(l *slog.Logger) Option {
@@ -96,7 +110,22 @@ func newOptions(opts []Option) options {
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
+	if o.domain == "" {
+		o.domain = DefaultClusterDomain
+	}
 	return o
+}
+
+// checkDomain checks a cluster domain: DNS labels, a trailing dot
+// allowed; it returns the domain in lower case without the dot.
+func checkDomain(domain string) (string, error) {
+	d := strings.ToLower(strings.TrimSuffix(domain, "."))
+	for _, l := range strings.Split(d, ".") {
+		if !isLabel(l) {
+			return "", fmt.Errorf("kube: cluster domain %q: %q is not a DNS label", safetext.Printable(domain), safetext.Printable(l))
+		}
+	}
+	return d, nil
 }
 
 // A Dialer reaches pods of one kubeconfig context through the API
@@ -128,6 +157,11 @@ var (
 // exec plugins such as EKS's and GKE's, OIDC) are client-go's to use.
 func New(opts ...Option) (*Dialer, error) {
 	o := newOptions(opts)
+	domain, err := checkDomain(o.domain)
+	if err != nil {
+		return nil, err
+	}
+	o.domain = domain
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if o.kubeconfig != "" {
 		rules.ExplicitPath = o.kubeconfig
@@ -197,7 +231,8 @@ func (d *Dialer) Describe() string { return d.String() }
 //
 //   - POD.SUBDOMAIN.NS.svc[.cluster.local]:PORT, the per-pod name of a
 //     headless service (what StatefulSet, Strimzi and Bitnami brokers
-//     advertise): port PORT of pod POD in namespace NS;
+//     advertise): port PORT of pod POD in namespace NS (the cluster domain
+//     is WithClusterDomain's, cluster.local by default);
 //   - SVC.NS.svc[.cluster.local]:PORT, SVC.NS:PORT, SVC:PORT: a ready pod
 //     behind service SVC (from its EndpointSlices), at the service port's
 //     targetPort (a named one too); a pod that already has a port-forward
@@ -216,7 +251,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	default:
 		return nil, &Error{Context: d.context, Addr: address, Op: "dial " + safetext.Printable(network), Err: errors.New("only TCP is forwarded")}
 	}
-	t, err := parseAddress(address)
+	t, err := parseAddress(address, d.opts.domain)
 	if err != nil {
 		return nil, &Error{Context: d.context, Addr: address, Kind: ErrBadAddress, Err: err}
 	}
