@@ -37,9 +37,8 @@ const (
 // network, listen there too). The test's own listener in the namespace
 // carries that address to the engine's unix socket while the engine runs:
 // dockerd 20.10 sleeps 15s at every start when it listens on TCP without
-// TLS. Its storage driver is vfs: nothing stays
-// mounted once it stops. It and all it holds are removed when the test
-// ends.
+// TLS. Its storage driver is vfs: nothing stays mounted once it stops. It
+// and all it holds are removed when the test ends.
 //
 // Why a namespace: a second dockerd in the host's namespace deletes the
 // interface docker0, the shared engine's bridge, when it is started with
@@ -71,6 +70,10 @@ func NewPrivate(t testing.TB) *Private {
 	unplumb := func() error {
 		ip("link", "del", privateVeth)
 		return ip("netns", "del", privateNetns)
+	}
+	// Test addresses never leave the machine.
+	if err := ip("route", "add", "unreachable", "198.18.0.0/15"); err != nil && !strings.Contains(err.Error(), "File exists") {
+		t.Fatal(err)
 	}
 	unplumb() // left by a killed run
 	for _, args := range [][]string{
