@@ -52,8 +52,25 @@ func TestNewAlone(t *testing.T) {
 		}
 		c.Close()
 	}
+	// A target that closes first: the conn reads the end of the stream,
+	// and closing it after that is no error, as on TCP.
+	closer := testnet.Listen(t, testnet.Close)
+	c, err := h.DialContext(ctx, "tcp", closer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("read from a target that closed: %d, %v; want io.EOF", n, err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close after the target closed: %v", err)
+	}
+	if err := c.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("second Close: %v, want net.ErrClosed", err)
+	}
 	if n := strings.Count(s.Log(), "Accepted publickey for root"); n != 1 {
-		t.Fatalf("%d logins for two dials, want 1 shared connection:\n%s", n, s.Log())
+		t.Fatalf("%d logins for three dials, want 1 shared connection:\n%s", n, s.Log())
 	}
 	h.Close()
 	if _, err := h.DialContext(ctx, "tcp", echo); !errors.Is(err, ssh.ErrClosed) {
