@@ -200,8 +200,9 @@ func (d *Dialer) Route(addr string) (Route, error) {
 // the resolver does not hold routes as it would without one; any other
 // resolver failure is returned.
 func (d *Dialer) RouteContext(ctx context.Context, addr string) (Route, error) {
-	rt, m, err := d.route(addr)
-	if err != nil || m.Rule != nil || d.resolver == nil {
+	var rt Route
+	rule, err := d.route(addr, &rt)
+	if err != nil || rule >= 0 || d.resolver == nil {
 		return rt, err
 	}
 	if d.timeout > 0 {
@@ -232,24 +233,26 @@ func resolverNotFound(err error) bool {
 	return errors.As(err, &de) && de.IsNotFound
 }
 
-// route finds where a dial to addr goes by the rules, without the
-// resolver. m.Rule is nil when no rule matched.
-func (d *Dialer) route(addr string) (Route, rules.Match, error) {
+// route fills rt with where a dial to addr goes by the rules, without the
+// resolver, and returns the index of the rule that matched, -1 for none.
+// (rt is filled in place: a Route returned by value through two calls cost
+// more than the lookup, BENCHMARKS.md.)
+func (d *Dialer) route(addr string, rt *Route) (int, error) {
 	m, err := d.table.Match(addr)
 	if err != nil && m.Rule == nil {
-		return Route{}, m, err
+		return -1, err
 	}
-	rt := Route{Addr: addr, Target: addr, ServerName: strings.TrimSuffix(m.Host, ".")}
+	*rt = Route{Addr: addr, Target: addr, ServerName: strings.TrimSuffix(m.Host, ".")}
 	if m.Rule == nil {
-		return rt, m, nil
+		return -1, nil
 	}
 	rt.Origin, rt.Rule = OriginRule, m.Rule.Source()
 	rt.Via = d.chains.byIndex[m.Index].shown
 	if err != nil {
-		return rt, m, err
+		return m.Index, err
 	}
 	rt.Target = m.Target
-	return rt, m, nil
+	return m.Index, nil
 }
 
 // Dial is DialContext with a background context. It makes *Dialer a
@@ -288,11 +291,12 @@ func (d *Dialer) dial(ctx context.Context, network, addr string, tlsConfig *tls.
 	default:
 		return d.forward.DialContext(ctx, network, addr)
 	}
-	rt, m, err := d.route(addr)
+	var rt Route
+	rule, err := d.route(addr, &rt)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: advertised(addr), Err: err}
 	}
-	if m.Rule == nil && d.strict && d.resolver == nil {
+	if rule < 0 && d.strict && d.resolver == nil {
 		d.log.LogAttrs(ctx, slog.LevelWarn, "kafkadial: no rule matches (strict)", slog.String("addr", addr))
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: advertised(addr), Err: &DialError{Route: rt, Err: ErrNoRoute}}
 	}
@@ -309,12 +313,12 @@ func (d *Dialer) dial(ctx context.Context, network, addr string, tlsConfig *tls.
 		defer cancel()
 	}
 	var hop ContextDialer = d.forward
-	if m.Rule != nil && d.chains.byIndex[m.Index].dialer != nil {
-		hop = d.chains.byIndex[m.Index].dialer
+	if rule >= 0 && d.chains.byIndex[rule].dialer != nil {
+		hop = d.chains.byIndex[rule].dialer
 	}
 
 	var conn net.Conn
-	if m.Rule == nil && d.resolver != nil {
+	if rule < 0 && d.resolver != nil {
 		conn, rt, err = d.dialResolved(ctx, network, rt)
 	} else {
 		conn, err = hop.DialContext(ctx, network, rt.Target)
