@@ -19,6 +19,10 @@
 // Networks must get their subnet from 198.18.0.0/15 (the engine's
 // default-address-pools, set by .ci/docker-setup): Network fails the test
 // otherwise, so that no test ever addresses a private range.
+//
+// A test that must stop and start an engine uses NewPrivate: a second
+// dockerd of its own, in a network namespace of its own, never the shared
+// engine the other tests use at the same time.
 package dockertest
 
 import (
