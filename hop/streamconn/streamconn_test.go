@@ -100,8 +100,8 @@ func TestReadDeadline(t *testing.T) { bothModes(t, testReadDeadline) }
 func testReadDeadline(t *testing.T, mode streamconn.Options) {
 	s, peer := tcpPair(t)
 	c := newConn(t, s, mode)
-	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	start := time.Now()
+	c.SetReadDeadline(start.Add(50 * time.Millisecond))
 	if _, err := c.Read(make([]byte, 10)); !isTimeout(err) {
 		t.Fatalf("read with no data: %v, want a timeout", err)
 	}
