@@ -232,6 +232,17 @@ var engineLayouts = []engineLayout{
 		},
 		left: []string{"zookeeper"},
 	},
+	// Ports from the environment, a .env, an override file and a profile.
+	{
+		name:       "dotenv",
+		published:  map[string]string{"KAFKA_1_PORT": "kafka-1 29092", "KAFKA_2_PORT": "kafka-2 29092", "KAFKA_3_PORT": "kafka-3 29092"},
+		containers: 4,
+		ports:      []string{"KAFKA_1_PORT", "KAFKA_2_PORT", "KAFKA_3_PORT"},
+		advertised: func(r *runningLayout) []string {
+			return []string{"broker-1:29092", "broker-2:29092", "broker-3:29092"}
+		},
+		left: []string{"kafka-ui"},
+	},
 }
 
 // runningLayout is a layout's compose project on the engine.
@@ -288,10 +299,25 @@ func (r *runningLayout) keep(vars ...string) []string {
 	return out
 }
 
+// overrideFile is the override file a layout may have: docker compose
+// loads it with compose.yaml when it finds both by their default names.
+const overrideFile = "compose.override.yaml"
+
+// files are the -f arguments for the layout's compose files in dir:
+// compose.yaml, then the override file when there is one. (The engine's
+// docker-compose 1.29 does not look for compose.* names by itself.)
+func files(dir string) []string {
+	args := []string{"-f", filepath.Join(dir, "compose.yaml")}
+	if o := filepath.Join(dir, overrideFile); fileExists(o) {
+		args = append(args, "-f", o)
+	}
+	return args
+}
+
 func (r *runningLayout) compose(timeout time.Duration, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker-compose", append([]string{"-f", r.file, "-p", r.project}, args...)...)
+	cmd := exec.CommandContext(ctx, "docker-compose", append(append(files(r.dir), "-p", r.project), args...)...)
 	cmd.Env, cmd.Dir = r.env, r.dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -310,7 +336,7 @@ func prepareLayout(t *testing.T, e *dockertest.Engine, l engineLayout, img strin
 	}
 	r.file = filepath.Join(r.dir, "compose.yaml")
 	copyFile(t, filepath.Join("testdata/compose-engine", l.name, "compose.yaml"), r.file)
-	for _, f := range []string{"server.properties", "toxiproxy.json"} {
+	for _, f := range []string{"server.properties", "toxiproxy.json", ".env", overrideFile} {
 		if src := filepath.Join(originalDir(l.name), f); fileExists(src) {
 			copyFile(t, src, filepath.Join(r.dir, f))
 		}
@@ -473,7 +499,7 @@ func testEngineLayout(t *testing.T, r *runningLayout, bin string) {
 		}
 	}
 
-	code, rules, stderr := runIn(t, bin, r.dir, r.env, "rules", "from-compose", "-f", r.file)
+	code, rules, stderr := runIn(t, bin, r.dir, r.env, append([]string{"rules", "from-compose"}, files(r.dir)...)...)
 	if code != 0 || stderr != r.stderr {
 		t.Fatalf("from-compose: exit %d, stderr %q; want exit 0 (every broker reachable), stderr %q\n%s", code, stderr, r.stderr, rules)
 	}
@@ -482,8 +508,8 @@ func testEngineLayout(t *testing.T, r *runningLayout, bin string) {
 		t.Fatalf("from-compose wrote the rules\n%q\nwant\n%q\n%s", got, want, rules)
 	}
 	// The original layout, with the same variables, gives the same rules.
-	orig := filepath.Join(originalDir(r.name), "compose.yaml")
-	if code, out, stderr := runIn(t, bin, r.dir, r.env, "rules", "from-compose", "-f", orig); code != 0 || !slices.Equal(ruleLines(out), want) {
+	orig := originalDir(r.name)
+	if code, out, stderr := runIn(t, bin, r.dir, r.env, append([]string{"rules", "from-compose"}, files(orig)...)...); code != 0 || !slices.Equal(ruleLines(out), want) {
 		t.Fatalf("from-compose on %s: exit %d, rules %q; want the variant's %q\n%s\n%s", orig, code, ruleLines(out), want, out, stderr)
 	}
 
