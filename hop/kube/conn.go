@@ -133,9 +133,3 @@ func isClosedChan(c chan struct{}) bool {
 		return false
 	}
 }
-
-// addr is a net.Addr for a pod port reached by port-forward.
-type addr string
-
-func (a addr) Network() string { return "tcp" }
-func (a addr) String() string  { return string(a) }

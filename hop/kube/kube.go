@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kafkadial/kafkadial/hop"
+	"github.com/kafkadial/kafkadial/internal/netx"
 	"github.com/kafkadial/kafkadial/internal/safetext"
 )
 
@@ -302,8 +303,8 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		// The connection dropped between get and now: the next dial reopens it.
 		return nil, fail(pc.what, fmt.Sprintf("open stream to port %d", port), err)
 	}
-	local := addr(d.String())
-	remote := addr(fmt.Sprintf("%s.%s:%d", pod, ns, port))
+	local := netx.Addr(d.String())
+	remote := netx.Addr(fmt.Sprintf("%s.%s:%d", pod, ns, port))
 	return newConn(a, pc.what, data, errs, local, remote), nil
 }
 
