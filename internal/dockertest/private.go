@@ -1,7 +1,6 @@
 package dockertest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kafkadial/kafkadial/internal/testenv"
+	"github.com/kafkadial/kafkadial/internal/testpeers"
 )
 
 // A private engine runs in a network namespace of its own, joined to the
@@ -50,9 +50,9 @@ type Private struct {
 
 	mu    sync.Mutex
 	cmd   *exec.Cmd
-	front *front        // tcp://198.18.81.2:2375 to the engine's unix socket
-	done  chan struct{} // closed when cmd has exited
-	log   bytes.Buffer  // dockerd's output, every start
+	front *front               // tcp://198.18.81.2:2375 to the engine's unix socket
+	done  chan struct{}        // closed when cmd has exited
+	log   testpeers.SyncBuffer // dockerd's output, every start
 }
 
 // NewPrivate starts a private engine, or skips the test (outside CI) or
@@ -143,7 +143,7 @@ func (p *Private) StartEngine() {
 		"--storage-driver", "vfs",
 		"--containerd-namespace", "kdt-private", "--containerd-plugins-namespace", "kdt-private-plugins",
 		"--log-level", "warn")
-	cmd.Stdout, cmd.Stderr = &syncWriter{mu: &p.mu, w: &p.log}, &syncWriter{mu: &p.mu, w: &p.log}
+	cmd.Stdout, cmd.Stderr = &p.log, &p.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = 5 * time.Second // a child holding its output open
 	if err := cmd.Start(); err != nil {
@@ -220,18 +220,5 @@ func (p *Private) stop() error {
 
 // Log returns what dockerd printed so far.
 func (p *Private) Log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	return p.log.String()
-}
-
-type syncWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
 }
