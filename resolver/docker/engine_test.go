@@ -16,6 +16,7 @@ import (
 
 	"github.com/kafkadial/kafkadial/dialer"
 	"github.com/kafkadial/kafkadial/internal/dockertest"
+	"github.com/kafkadial/kafkadial/internal/testnet"
 )
 
 // These tests run against the real engine (bash .ci/docker-setup starts
@@ -494,16 +495,11 @@ func TestEngineStoppedAndStarted(t *testing.T) {
 	})
 }
 
-// freePort returns a TCP port free on the host's loopback now, for a
-// container on the host's network to listen on.
+// freePort returns a TCP port nothing listens on now, for a container on
+// the private engine's host network to listen on.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, p, _ := net.SplitHostPort(ln.Addr().String())
+	_, p, _ := net.SplitHostPort(testnet.ClosedAddr(t))
 	return p
 }
 
