@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,10 +17,10 @@ import (
 // kcat (librdkafka) resolves broker names with the system resolver. With
 // `kafkadial dns serve --docker` as its name server (its resolv.conf
 // bind-mounted in a mount namespace of its own, so nothing else on the
-// machine sees it), it produces and consumes through the three brokers of
-// a real Docker engine by their network aliases kafka-1..3, with no rules
-// and no zone: every name comes from the engine, every address is a
-// container's on the test network.
+// machine sees it), it produces and consumes (kcatRoundTrip) through the
+// three brokers of a real Docker engine by their network aliases
+// kafka-1..3, with no rules and no zone: every name comes from the engine,
+// every address is a container's on the test network.
 func TestKcatThroughDockerDNS(t *testing.T) {
 	testenv.Need(t, "kcat", "unshare", "mount")
 	testenv.NeedRoot(t)
@@ -42,37 +41,7 @@ func TestKcatThroughDockerDNS(t *testing.T) {
 		return exec.CommandContext(ctx, "unshare", append([]string{"--mount", "--propagation", "private",
 			"sh", "-c", `mount --bind "$0" /etc/resolv.conf && exec kcat "$@"`, resolv}, args...)...)
 	}
-
-	// One kcat per partition: the leaders are spread over the brokers.
-	const count = 300
-	for p := range partitions {
-		var in strings.Builder
-		for i := p; i < count; i += partitions {
-			fmt.Fprintf(&in, "kcat-%d\n", i)
-		}
-		produce := kcat("-P", "-b", "kafka-1:29092", "-t", topic, "-p", strconv.Itoa(p))
-		produce.Stdin = strings.NewReader(in.String())
-		if out, err := produce.CombinedOutput(); err != nil {
-			t.Fatalf("kcat -P -p %d: %v\n%s\nkafkadial dns serve:\n%s", p, err, out, srv.output())
-		}
-	}
-	out, err := kcat("-C", "-b", "kafka-1:29092", "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%p %s\n").Output()
-	if err != nil {
-		t.Fatalf("kcat -C: %v\n%s\nkafkadial dns serve:\n%s", err, out, srv.output())
-	}
-	seen, parts := map[string]bool{}, map[string]bool{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		p, v, _ := strings.Cut(line, " ")
-		seen[v], parts[p] = true, true
-	}
-	for i := range count {
-		if !seen["kcat-"+strconv.Itoa(i)] {
-			t.Fatalf("kcat consumed %d of %d records; kcat-%d missing", len(seen), count, i)
-		}
-	}
-	if len(parts) != partitions {
-		t.Fatalf("records in %d partitions, want %d", len(parts), partitions)
-	}
+	kcatRoundTrip(t, kcat, topic, partitions, srv)
 	// librdkafka looked up every broker's advertised name through the
 	// server, which answered each with the container's address.
 	log := srv.output()

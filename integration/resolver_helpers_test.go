@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -221,5 +222,51 @@ func (p *dnsServeProc) stop(t testing.TB) {
 	}
 	if p.err != nil || !strings.Contains(p.output(), "stopped") {
 		t.Fatalf("kafkadial dns serve after SIGINT: %v\n%s", p.err, p.output())
+	}
+}
+
+// kcatRecords is how many records kcatRoundTrip produces and consumes.
+const kcatRecords = 300
+
+// kcatRoundTrip produces kcatRecords records to topic with kcat,
+// bootstrapping from kafka-1:29092, one kcat per partition (each led by a
+// different broker, reached by its advertised name), then consumes them
+// all; it fails the test unless every record comes back, from every one
+// of the partitions. kcat makes a kcat command that resolves names as the
+// test arranged; srv's log is shown when a produce fails.
+func kcatRoundTrip(t *testing.T, kcat func(args ...string) *exec.Cmd, topic string, partitions int, srv *dnsServeProc) {
+	t.Helper()
+	start := time.Now()
+	for p := range partitions {
+		var in strings.Builder
+		for i := p; i < kcatRecords; i += partitions {
+			fmt.Fprintf(&in, "kcat-%d\n", i)
+		}
+		produce := kcat("-P", "-b", "kafka-1:29092", "-t", topic, "-p", strconv.Itoa(p))
+		produce.Stdin = strings.NewReader(in.String())
+		if out, err := produce.CombinedOutput(); err != nil {
+			t.Fatalf("kcat -P -p %d: %v\n%s\nkafkadial dns serve:\n%s", p, err, out, srv.output())
+		}
+	}
+	t.Logf("kcat produced %d records in %s", kcatRecords, time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	out, err := kcat("-C", "-b", "kafka-1:29092", "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%p %s\n").Output()
+	if err != nil {
+		t.Fatalf("kcat -C: %v\n%s\nkafkadial dns serve:\n%s", err, out, srv.output())
+	}
+	t.Logf("kcat consumed in %s", time.Since(start).Round(time.Millisecond))
+	seen, parts := map[string]bool{}, map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		p, v, _ := strings.Cut(line, " ")
+		seen[v], parts[p] = true, true
+	}
+	for i := range kcatRecords {
+		if !seen["kcat-"+strconv.Itoa(i)] {
+			t.Fatalf("kcat consumed %d of %d records; kcat-%d missing", len(seen), kcatRecords, i)
+		}
+	}
+	if len(parts) != partitions {
+		meta, _ := kcat("-L", "-b", "kafka-1:29092", "-t", topic).CombinedOutput()
+		t.Fatalf("records in %d partitions, want %d (one led by each broker); kcat -L:\n%s", len(parts), partitions, meta)
 	}
 }

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -130,43 +130,7 @@ func TestKcatThroughDNSServe(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	start = time.Now()
-	// One kcat per partition: each partition's leader is a different
-	// broker, reached by its advertised name.
-	const count = 300
-	for p := range 3 {
-		var in strings.Builder
-		for i := p; i < count; i += 3 {
-			fmt.Fprintf(&in, "kcat-%d\n", i)
-		}
-		produce := n.command(ctx, "kcat", "-P", "-b", "kafka-1:29092", "-t", dnsTopic, "-p", strconv.Itoa(p))
-		produce.Stdin = strings.NewReader(in.String())
-		if pout, err := produce.CombinedOutput(); err != nil {
-			t.Fatalf("kcat -P -p %d: %v\n%s\nkafkadial dns serve:\n%s", p, err, pout, srv.output())
-		}
-	}
-	t.Logf("kcat produced %d records in %s", count, time.Since(start).Round(time.Millisecond))
-	start = time.Now()
-	consume := n.command(ctx, "kcat", "-C", "-b", "kafka-1:29092", "-t", dnsTopic, "-o", "beginning", "-e", "-q", "-f", "%p %s\n")
-	out, err := consume.Output()
-	if err != nil {
-		t.Fatalf("kcat -C: %v\n%s", err, out)
-	}
-	t.Logf("kcat consumed in %s", time.Since(start).Round(time.Millisecond))
-	seen, parts := map[string]bool{}, map[string]bool{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		p, v, _ := strings.Cut(line, " ")
-		seen[v], parts[p] = true, true
-	}
-	for i := range count {
-		if !seen["kcat-"+strconv.Itoa(i)] {
-			t.Fatalf("kcat consumed %d of %d records; kcat-%d missing", len(seen), count, i)
-		}
-	}
-	if len(parts) != 3 {
-		meta, _ := n.command(ctx, "kcat", "-L", "-b", "kafka-1:29092", "-t", dnsTopic).CombinedOutput()
-		t.Fatalf("records in %d partitions, want 3 (one led by each broker); kcat -L:\n%s", len(parts), meta)
-	}
+	kcatRoundTrip(t, func(args ...string) *exec.Cmd { return n.command(ctx, "kcat", args...) }, dnsTopic, 3, srv)
 	// librdkafka looked up every broker's name through kafkadial dns serve.
 	log := srv.output()
 	for i := range c.Brokers {
