@@ -130,6 +130,27 @@ func TestKube(t *testing.T) {
 		if !errors.As(err, &ke) || ke.Kind != kube.ErrBadAddress {
 			t.Errorf("cluster.local under another cluster domain: %v, want ErrBadAddress", err)
 		}
+		// The same from rule text, as the CLI and a rules file name it:
+		// the hop URL's cluster-domain, with k8s:// registered as the CLI
+		// registers it.
+		rd, err := dialer.New(dialer.WithStrict(), dialer.WithTimeout(10*time.Second),
+			dialer.WithScheme("k8s", kube.NewBuilder(kube.WithKubeconfig(env.kubeconfig))),
+			dialer.WithRules("*.kafka.svc.k8s.corp.example:9092 => = via k8s://kafka-user?cluster-domain=K8s.Corp.Example."))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rd.Close()
+		c, err = rd.DialContext(context.Background(), "tcp", "my-cluster-kafka-1.my-cluster-kafka-brokers.kafka.svc.k8s.corp.example:9092")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := apiVersions(c); err != nil {
+			t.Errorf("through the rule: ApiVersions: %v", err)
+		}
+		if !strings.HasPrefix(c.RemoteAddr().String(), "my-cluster-kafka-1.kafka:") {
+			t.Errorf("through the rule: reached %s, want pod my-cluster-kafka-1", c.RemoteAddr())
+		}
+		c.Close()
 	})
 	t.Run("deadlines and CloseWrite", func(t *testing.T) {
 		c, err := kd.DialContext(context.Background(), "tcp", s.brokers[0])

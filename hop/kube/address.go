@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/kafkadial/kafkadial/internal/netx"
-	"github.com/kafkadial/kafkadial/internal/safetext"
 )
 
 // targetKind says what an address names.
@@ -56,15 +55,15 @@ func addressForms(domain string) string {
 func parseAddress(addr, domain string) (target, error) {
 	host, portText, err := net.SplitHostPort(addr)
 	if err != nil {
-		return target{}, fmt.Errorf("address %q: want host:port", safetext.Printable(addr))
+		return target{}, fmt.Errorf("address %q: want host:port", addr)
 	}
 	port, err := netx.ParsePort(portText)
 	if err != nil {
-		return target{}, fmt.Errorf("address %q: %v", safetext.Printable(addr), err)
+		return target{}, fmt.Errorf("address %q: %v", addr, err)
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if ip.Zone() != "" {
-			return target{}, fmt.Errorf("address %q: a pod IP has no zone", safetext.Printable(addr))
+			return target{}, fmt.Errorf("address %q: a pod IP has no zone", addr)
 		}
 		return target{kind: podIP, ip: ip.Unmap(), port: port}, nil
 	}
@@ -72,7 +71,7 @@ func parseAddress(addr, domain string) (target, error) {
 	labels := strings.Split(name, ".")
 	for _, l := range labels {
 		if !isLabel(l) {
-			return target{}, fmt.Errorf("address %q is not a Kubernetes name (label %q): want %s", safetext.Printable(addr), safetext.Printable(l), addressForms(domain))
+			return target{}, fmt.Errorf("address %q is not a Kubernetes name (label %q): want %s", addr, l, addressForms(domain))
 		}
 	}
 	svcForm := false
@@ -91,7 +90,7 @@ func parseAddress(addr, domain string) (target, error) {
 	case !svcForm && len(labels) == 1:
 		t.kind, t.name = service, labels[0]
 	default:
-		return target{}, fmt.Errorf("address %q is not a Kubernetes address: want %s", safetext.Printable(addr), addressForms(domain))
+		return target{}, fmt.Errorf("address %q is not a Kubernetes address: want %s", addr, addressForms(domain))
 	}
 	return t, nil
 }

@@ -32,7 +32,8 @@
 //   - a pod IP: the running pod with that IP.
 //
 // A cluster whose DNS is under another domain than cluster.local
-// (the kubelet's --cluster-domain) is named with WithClusterDomain.
+// (the kubelet's --cluster-domain) is named with WithClusterDomain, or in
+// a hop URL: k8s://prod/kafka?cluster-domain=k8s.corp.example.
 //
 // Each pod has one port-forward connection, opened on the first dial and
 // shared by every connection to that pod (SPDY tunnelled in a WebSocket, or

@@ -123,7 +123,7 @@ func checkDomain(domain string) (string, error) {
 	d := strings.ToLower(strings.TrimSuffix(domain, "."))
 	for _, l := range strings.Split(d, ".") {
 		if !isLabel(l) {
-			return "", fmt.Errorf("kube: cluster domain %q: %q is not a DNS label", safetext.Printable(domain), safetext.Printable(l))
+			return "", fmt.Errorf("kube: cluster domain %q: %q is not a DNS label", domain, l)
 		}
 	}
 	return d, nil
@@ -186,13 +186,13 @@ func New(opts ...Option) (*Dialer, error) {
 		}
 	}
 	if !isLabel(ns) {
-		return nil, fmt.Errorf("kube: namespace %q is not a Kubernetes name", safetext.Printable(ns))
+		return nil, fmt.Errorf("kube: namespace %q is not a Kubernetes name", ns)
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = "kafkadial"
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kube: context %q: %s", safetext.Printable(name), safetext.Printable(err.Error()))
+		return nil, fmt.Errorf("kube: context %q: %s", name, safetext.Printable(err.Error()))
 	}
 	return &Dialer{
 		opts:      o,
@@ -210,7 +210,7 @@ func contextNote(name string) string {
 	if name == "" {
 		return ""
 	}
-	return fmt.Sprintf(" (context %q)", safetext.Printable(name))
+	return fmt.Sprintf(" (context %q)", name)
 }
 
 // Context returns the name of the kubeconfig context the Dialer uses (""
@@ -219,6 +219,11 @@ func (d *Dialer) Context() string { return d.context }
 
 // Namespace returns the namespace of addresses that name none.
 func (d *Dialer) Namespace() string { return d.namespace }
+
+// ClusterDomain returns the cluster domain of the names the Dialer
+// accepts: DefaultClusterDomain unless WithClusterDomain or a hop URL's
+// cluster-domain set another, in lower case without a trailing dot.
+func (d *Dialer) ClusterDomain() string { return d.opts.domain }
 
 // String returns "k8s://CONTEXT", the hop as a rule would name it.
 func (d *Dialer) String() string { return "k8s://" + d.context }
@@ -577,7 +582,10 @@ func NewBuilder(opts ...Option) *Builder {
 	return &Builder{opts: opts, dialers: map[string]*Dialer{}}
 }
 
-// Build returns the Dialer for req.URL, k8s://[CONTEXT][/NAMESPACE]. A
+// Build returns the Dialer for req.URL,
+// k8s://[CONTEXT][/NAMESPACE][?cluster-domain=DOMAIN]. cluster-domain is
+// WithClusterDomain for this hop, so that a rule file can name a cluster
+// whose DNS is not under cluster.local; it is the only query parameter. A
 // k8s:// hop talks to the API server on its own, so it can only be the
 // first hop of a chain.
 func (b *Builder) Build(req hop.Request) (hop.ContextDialer, error) {
@@ -586,18 +594,22 @@ func (b *Builder) Build(req hop.Request) (hop.ContextDialer, error) {
 	if !req.First() {
 		return nil, fmt.Errorf("hop %s: a k8s:// hop reaches the API server itself, so it can only be the first hop of a chain (after %s)", shown, hop.Mask(req.Chain))
 	}
-	if u.User != nil || u.Port() != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return nil, fmt.Errorf("hop %s: want k8s://[CONTEXT][/NAMESPACE]", shown)
+	if u.User != nil || u.Port() != "" || u.Fragment != "" || u.Opaque != "" {
+		return nil, fmt.Errorf("hop %s: want k8s://[CONTEXT][/NAMESPACE][?cluster-domain=DOMAIN]", shown)
 	}
 	ns := strings.Trim(u.Path, "/")
 	if ns != "" && !isLabel(ns) {
-		return nil, fmt.Errorf("hop %s: namespace %q is not a Kubernetes name", shown, safetext.Printable(ns))
+		return nil, fmt.Errorf("hop %s: namespace %q is not a Kubernetes name", shown, ns)
 	}
 	ctxName, err := url.PathUnescape(u.Host)
 	if err != nil {
 		return nil, fmt.Errorf("hop %s: bad context name", shown)
 	}
-	key := ctxName + "/" + ns
+	domain, err := hopDomain(u.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("hop %s: %w", shown, err)
+	}
+	key := ctxName + "/" + ns + "?" + domain
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if d := b.dialers[key]; d != nil {
@@ -607,12 +619,38 @@ func (b *Builder) Build(req hop.Request) (hop.ContextDialer, error) {
 	if ns != "" {
 		opts = append(opts, WithNamespace(ns))
 	}
+	if domain != "" {
+		opts = append(opts, WithClusterDomain(domain))
+	}
 	d, err := New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("hop %s: %w", shown, err)
 	}
 	b.dialers[key] = d
 	return d, nil
+}
+
+// hopDomain reads a k8s:// hop URL's query: nothing, or one
+// cluster-domain, checked as WithClusterDomain's and returned in its
+// canonical form ("" when the query does not set one).
+func hopDomain(rawQuery string) (string, error) {
+	if rawQuery == "" {
+		return "", nil
+	}
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return "", errors.New("bad query (want ?cluster-domain=DOMAIN)")
+	}
+	for k := range q {
+		if k != "cluster-domain" {
+			return "", fmt.Errorf("unknown query parameter %q (the only one is cluster-domain)", k)
+		}
+	}
+	v := q["cluster-domain"]
+	if len(v) != 1 || v[0] == "" {
+		return "", errors.New("cluster-domain wants one domain")
+	}
+	return checkDomain(v[0])
 }
 
 // Close closes every Dialer the Builder made.

@@ -162,10 +162,27 @@ func TestBuilder(t *testing.T) {
 	if a, _ := build("k8s://prod", ""); a != mustBuild(t, build, "k8s://prod") {
 		t.Error("the same URL built two Dialers")
 	}
+	// ?cluster-domain= is WithClusterDomain for the hop; one spelling of
+	// a domain is one Dialer, and the default domain another.
+	corp := mustBuild(t, build, "k8s://prod/kafka?cluster-domain=Corp.Example.").(*Dialer)
+	if corp.ClusterDomain() != "corp.example" || corp.Namespace() != "kafka" {
+		t.Errorf("?cluster-domain=Corp.Example.: domain %q namespace %q", corp.ClusterDomain(), corp.Namespace())
+	}
+	if mustBuild(t, build, "k8s://prod/kafka?cluster-domain=corp.example") != corp {
+		t.Error("two spellings of one cluster domain built two Dialers")
+	}
+	if plain := mustBuild(t, build, "k8s://prod/kafka").(*Dialer); plain == corp || plain.ClusterDomain() != DefaultClusterDomain {
+		t.Errorf("k8s://prod/kafka: the corp.example Dialer, or domain %q", plain.ClusterDomain())
+	}
 	for _, tc := range []struct{ url, chain, want string }{
-		{"k8s://prod:6443", "", "want k8s://[CONTEXT][/NAMESPACE]"},
+		{"k8s://prod:6443", "", "want k8s://[CONTEXT][/NAMESPACE][?cluster-domain=DOMAIN]"},
 		{"k8s://user:pw@prod", "", "k8s://user:***@prod"},
-		{"k8s://prod?x=1", "", "want k8s://"},
+		{"k8s://prod?x=1", "", `unknown query parameter "x" (the only one is cluster-domain)`},
+		{"k8s://prod?%01=1", "", `unknown query parameter "\x01"`},
+		{"k8s://prod?cluster-domain=", "", "cluster-domain wants one domain"},
+		{"k8s://prod?cluster-domain=a.example&cluster-domain=b.example", "", "cluster-domain wants one domain"},
+		{"k8s://prod?cluster-domain=bad_label.example", "", `"bad_label" is not a DNS label`},
+		{"k8s://prod?cluster-domain=%zz", "", "bad query (want ?cluster-domain=DOMAIN)"},
 		{"k8s://prod/Bad_NS", "", "not a Kubernetes name"},
 		{"k8s://nosuch", "", `context "nosuch" does not exist`},
 		{"k8s://prod", "ssh://bastion", "only be the first hop"},
@@ -184,4 +201,37 @@ func mustBuild(t *testing.T, build func(string, string) (hop.ContextDialer, erro
 		t.Fatal(err)
 	}
 	return h
+}
+
+// FuzzHopDomain fuzzes the query of a k8s:// hop URL: an error never
+// echoes control bytes, and a domain it accepts is canonical (checking it
+// again gives it back) and made of DNS labels.
+func FuzzHopDomain(f *testing.F) {
+	for _, s := range []string{"", "cluster-domain=corp.example", "cluster-domain=Corp.Example.", "x=1", "cluster-domain=", "cluster-domain=a&cluster-domain=b", "%zz", "cluster-domain=a%00b", "%01=1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		d, err := hopDomain(raw)
+		if err != nil {
+			if strings.ContainsAny(err.Error(), "\x00\x1b\r\n\u2028") {
+				t.Fatalf("error echoes control bytes: %q", err)
+			}
+			return
+		}
+		if d == "" {
+			if raw != "" {
+				t.Fatalf("%q: accepted without a domain", raw)
+			}
+			return
+		}
+		again, err := checkDomain(d)
+		if err != nil || again != d {
+			t.Fatalf("%q: domain %q not canonical (%q, %v)", raw, d, again, err)
+		}
+		for _, l := range strings.Split(d, ".") {
+			if !isLabel(l) {
+				t.Fatalf("%q: domain %q has label %q", raw, d, l)
+			}
+		}
+	})
 }
