@@ -98,34 +98,13 @@ func TestKube(t *testing.T) {
 			{"my-cluster-kafka-external.kafka.svc:19092", ""}, // named targetPort: 19092 -> 9092
 			{s.podIPs[1] + ":9092", "my-cluster-kafka-1"},
 		} {
-			c, err := kd.DialContext(context.Background(), "tcp", tc.addr)
-			if err != nil {
-				t.Errorf("%s: %v", tc.addr, err)
-				continue
-			}
-			if err := apiVersions(c); err != nil {
-				t.Errorf("%s: ApiVersions: %v", tc.addr, err)
-			}
-			if tc.pod != "" && !strings.HasPrefix(c.RemoteAddr().String(), tc.pod+".kafka:") {
-				t.Errorf("%s: reached %s, want pod %s", tc.addr, c.RemoteAddr(), tc.pod)
-			}
-			c.Close()
+			reachesPod(t, kd, tc.addr, tc.pod)
 		}
 	})
 	t.Run("cluster domain of its own", func(t *testing.T) {
 		kc := newKube(t, env, io.Discard, kube.WithClusterDomain("k8s.corp.example"))
-		c, err := kc.DialContext(context.Background(), "tcp", "my-cluster-kafka-2.my-cluster-kafka-brokers.kafka.svc.k8s.corp.example:9092")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := apiVersions(c); err != nil {
-			t.Errorf("ApiVersions: %v", err)
-		}
-		if !strings.HasPrefix(c.RemoteAddr().String(), "my-cluster-kafka-2.kafka:") {
-			t.Errorf("reached %s, want pod my-cluster-kafka-2", c.RemoteAddr())
-		}
-		c.Close()
-		_, err = kc.DialContext(context.Background(), "tcp", "my-cluster-kafka-2.my-cluster-kafka-brokers.kafka.svc.cluster.local:9092")
+		reachesPod(t, kc, "my-cluster-kafka-2.my-cluster-kafka-brokers.kafka.svc.k8s.corp.example:9092", "my-cluster-kafka-2")
+		_, err := kc.DialContext(context.Background(), "tcp", "my-cluster-kafka-2.my-cluster-kafka-brokers.kafka.svc.cluster.local:9092")
 		var ke *kube.Error
 		if !errors.As(err, &ke) || ke.Kind != kube.ErrBadAddress {
 			t.Errorf("cluster.local under another cluster domain: %v, want ErrBadAddress", err)
@@ -140,17 +119,7 @@ func TestKube(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer rd.Close()
-		c, err = rd.DialContext(context.Background(), "tcp", "my-cluster-kafka-1.my-cluster-kafka-brokers.kafka.svc.k8s.corp.example:9092")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := apiVersions(c); err != nil {
-			t.Errorf("through the rule: ApiVersions: %v", err)
-		}
-		if !strings.HasPrefix(c.RemoteAddr().String(), "my-cluster-kafka-1.kafka:") {
-			t.Errorf("through the rule: reached %s, want pod my-cluster-kafka-1", c.RemoteAddr())
-		}
-		c.Close()
+		reachesPod(t, rd, "my-cluster-kafka-1.my-cluster-kafka-brokers.kafka.svc.k8s.corp.example:9092", "my-cluster-kafka-1")
 	})
 	t.Run("deadlines and CloseWrite", func(t *testing.T) {
 		c, err := kd.DialContext(context.Background(), "tcp", s.brokers[0])
@@ -430,6 +399,24 @@ func TestKubeSPDYFallback(t *testing.T) {
 
 // apiVersions sends a Kafka ApiVersions v0 request on c and checks the
 // answer.
+// reachesPod dials addr through d and asks the broker there for its API
+// versions; with pod not "", the conn must have reached that pod.
+func reachesPod(t *testing.T, d dialer.ContextDialer, addr, pod string) {
+	t.Helper()
+	c, err := d.DialContext(context.Background(), "tcp", addr)
+	if err != nil {
+		t.Errorf("%s: %v", addr, err)
+		return
+	}
+	defer c.Close()
+	if err := apiVersions(c); err != nil {
+		t.Errorf("%s: ApiVersions: %v", addr, err)
+	}
+	if pod != "" && !strings.HasPrefix(c.RemoteAddr().String(), pod+".kafka:") {
+		t.Errorf("%s: reached %s, want pod %s", addr, c.RemoteAddr(), pod)
+	}
+}
+
 func apiVersions(c net.Conn) error {
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	defer c.SetDeadline(time.Time{})
