@@ -165,6 +165,7 @@ FAIL	github.com/kafkadial/kafkadial/internal/safetext	5.104s
 		out     string
 		written []string
 		budget  time.Duration
+		noExecs bool
 	}{
 		"before the budget":      {out: race, budget: 6 * time.Second},
 		"failing input on disk":  {out: race, written: []string{"testdata/fuzz/FuzzPrintable/0123"}, budget: budget},
@@ -173,9 +174,12 @@ FAIL	github.com/kafkadial/kafkadial/internal/safetext	5.104s
 		"a second message":       {out: strings.Replace(race, "    context deadline exceeded\n", "    context deadline exceeded\n    panic: boom\n", 1), budget: budget},
 		"no message":             {out: strings.Replace(race, "    context deadline exceeded\n", "", 1), budget: budget},
 		"a worker that crashed":  {out: strings.Replace(race, "    context deadline exceeded", "    fuzzing process hung or terminated unexpectedly: exit status 2", 1), budget: budget},
-		"no execution":           {out: strings.ReplaceAll(strings.ReplaceAll(race, "239653", "0"), "356493", "0"), budget: budget},
+		"no execution":           {out: strings.ReplaceAll(strings.ReplaceAll(race, "239653", "0"), "356493", "0"), budget: budget, noExecs: true},
 	} {
-		res := &fuzzResult{Execs: 1, Elapsed: 5 * time.Second, Budget: c.budget, Written: c.written}
+		res := &fuzzResult{Execs: 356493, Elapsed: 5 * time.Second, Budget: c.budget, Written: c.written}
+		if c.noExecs {
+			res.Execs = 0
+		}
 		if err := fuzzEnd(exit1, res, c.out); err == nil {
 			t.Errorf("%s: passed (note %q)", name, res.Note)
 		}
