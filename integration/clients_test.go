@@ -20,6 +20,7 @@ import (
 	"github.com/kafkadial/kafkadial/kafkatest"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const (
@@ -118,6 +119,24 @@ func (l *ledger) wait(t *testing.T, timeout time.Duration) {
 	}
 	if len(l.partitions) != partitions {
 		t.Fatalf("records came from %d partitions, want %d", len(l.partitions), partitions)
+	}
+}
+
+// createTopic creates topic with parts partitions (replication factor 1)
+// through cl, and fails the test unless the broker says it did.
+func createTopic(t testing.TB, ctx context.Context, cl *kgo.Client, topic string, parts int32) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, parts, 1
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 10000
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("creating topic %s: %v", topic, err)
+	}
+	if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("creating topic %s: %+v", topic, resp.Topics)
 	}
 }
 

@@ -22,7 +22,6 @@ import (
 	"github.com/kafkadial/kafkadial/internal/dockertest"
 	"github.com/kafkadial/kafkadial/internal/testenv"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // The layouts `kafkadial rules from-compose` learnt for issue 10, brought
@@ -618,18 +617,7 @@ func produceConsumeRules(t *testing.T, name, rules, seed string) *targets {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, parts, 1
-	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 10000
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatalf("creating topic %s: %v", topic, err)
-	}
-	if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 {
-		t.Fatalf("creating topic %s: %+v", topic, resp.Topics)
-	}
+	createTopic(t, ctx, cl, topic, parts)
 	rs := make([]*kgo.Record, engineRecords)
 	for i := range rs {
 		rs[i] = kgo.StringRecord(fmt.Sprintf("%s-%d", name, i))

@@ -280,13 +280,7 @@ func kubeNodeRestart(t *testing.T, env *kubeEnv, s *strimzi) {
 		t.Fatal(err)
 	}
 	defer producer.Close()
-	admin := kmsg.NewPtrCreateTopicsRequest()
-	ct := kmsg.NewCreateTopicsRequestTopic()
-	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = tp, partitions, 1
-	admin.Topics = append(admin.Topics, ct)
-	if _, err := admin.RequestWith(ctx, producer); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, producer, tp, partitions)
 	// kfake picks each partition's leader at random, and a broker that
 	// leads none is not dialled before the restart: give each broker
 	// partitions to lead, so that all three pods are.
