@@ -38,7 +38,7 @@ type DetailResolver interface {
 	ResolveDetail(ctx context.Context, hostport string) (targets []string, detail string, err error)
 }
 
-func resolve(ctx context.Context, r Resolver, addr string) ([]string, string, error) {
+func resolveOne(ctx context.Context, r Resolver, addr string) ([]string, string, error) {
 	if dr, ok := r.(DetailResolver); ok {
 		return dr.ResolveDetail(ctx, addr)
 	}
@@ -46,20 +46,53 @@ func resolve(ctx context.Context, r Resolver, addr string) ([]string, string, er
 	return cands, "", err
 }
 
-// WithResolver makes the dialer ask r about every address that no rule
-// matches (rules come first). Each candidate is tried in order within the
-// timeout; TLS still verifies the advertised name. An address r does not
-// hold (an error that is a *net.DNSError with IsNotFound) is dialled as
-// asked, or refused under WithStrict; any other error from r fails the
-// dial. Route and RouteContext report r's answers with Origin
-// OriginResolver.
-// Package github.com/kafkadial/kafkadial/resolver provides one.
-func WithResolver(r Resolver) Option {
-	return func(c *config) error {
-		if r == nil {
-			return errors.New("kafkadial: WithResolver(nil)")
+// resolve asks the resolvers in order about addr: the first that knows it
+// answers, with its candidates and detail, or with its failure. When none
+// knows it, the result holds no candidates and the first resolver's
+// not-found error.
+func (d *Dialer) resolve(ctx context.Context, addr string) ([]string, string, error) {
+	var notFound error
+	for _, r := range d.resolvers {
+		cands, detail, err := resolveOne(ctx, r, addr)
+		switch {
+		case err == nil && len(cands) > 0:
+			return cands, detail, nil
+		case err != nil && !resolverNotFound(err):
+			return nil, detail, err
+		case notFound == nil:
+			notFound = err
 		}
-		c.resolver = r
+	}
+	return nil, "", notFound
+}
+
+// WithResolver makes the dialer ask resolvers about every address that no
+// rule matches (rules come first). Several resolvers, in one WithResolver
+// or several, are asked in the order given: the first that knows the
+// address answers, and Route.Detail comes from that one. An address a
+// resolver does not hold (an error that is a *net.DNSError with
+// IsNotFound, or no candidates) goes to the next; one that none holds is
+// dialled as asked, or refused under WithStrict. Any other error from the
+// resolver asked fails the dial: there is no silent fallback. The answer's
+// candidates are tried in order within the dialer's timeout; TLS still
+// verifies the advertised name. Route and RouteContext report a
+// resolver's answer with Origin OriginResolver.
+//
+// Packages github.com/kafkadial/kafkadial/resolver (DNS zones and
+// upstreams) and github.com/kafkadial/kafkadial/resolver/docker (a Docker
+// engine's containers) provide resolvers. Default: no resolver. A nil
+// resolver, or none, is an error.
+func WithResolver(resolvers ...Resolver) Option {
+	return func(c *config) error {
+		if len(resolvers) == 0 {
+			return errors.New("kafkadial: WithResolver: no resolver given")
+		}
+		for i, r := range resolvers {
+			if r == nil {
+				return fmt.Errorf("kafkadial: WithResolver: resolver %d of %d is nil", i+1, len(resolvers))
+			}
+		}
+		c.resolvers = append(c.resolvers, resolvers...)
 		return nil
 	}
 }
@@ -69,14 +102,15 @@ type Route struct {
 	Addr   string // the address asked for, e.g. "kafka-3:29092"
 	Target string // the address that will be dialled
 	Via    string // the hop ("" = direct); credentials are masked
-	// Rule is where the matching rule came from, e.g. "rules.txt:3"; ""
-	// when no rule matched. When the resolver answered it is "resolver",
-	// as it was before Origin existed: branch on Origin instead.
+	// Rule names the rule that matched, by where it came from, e.g.
+	// "rules.txt:3"; "" when no rule matched (a resolver answered, or
+	// nothing did: Origin says which).
 	Rule       string
 	ServerName string // the TLS name that will be verified
 	Origin     Origin // what chose Target
-	// Detail is, for OriginResolver, what a DetailResolver said about its
-	// answer, e.g. "docker container kafka-3 (3f2a1b9c0d11)".
+	// Detail is, for OriginResolver, what the resolver that answered said
+	// about its answer when it is a DetailResolver, e.g. "docker container
+	// kafka-3 (3f2a1b9c0d11)".
 	Detail string
 }
 
@@ -89,7 +123,7 @@ const (
 	OriginNone Origin = iota
 	// OriginRule: a rule matched (Route.Rule names it).
 	OriginRule
-	// OriginResolver: the resolver given to WithResolver answered, or
+	// OriginResolver: a resolver given to WithResolver answered, or
 	// failed.
 	OriginResolver
 )
@@ -110,15 +144,15 @@ func (o Origin) String() string {
 // process can reach, by rules, and dials them. It is safe for concurrent use.
 // Its zero value is not usable: call New.
 type Dialer struct {
-	table    *rules.Table
-	chains   *chains
-	forward  ContextDialer
-	tls      *tls.Config
-	strict   bool
-	timeout  time.Duration
-	log      *slog.Logger
-	resolver Resolver
-	closed   atomic.Bool
+	table     *rules.Table
+	chains    *chains
+	forward   ContextDialer
+	tls       *tls.Config
+	strict    bool
+	timeout   time.Duration
+	log       *slog.Logger
+	resolvers []Resolver
+	closed    atomic.Bool
 }
 
 var (
@@ -146,13 +180,13 @@ func New(opts ...Option) (*Dialer, error) {
 		rs = append(rs, parsed...)
 	}
 	d := &Dialer{
-		table:    rules.NewTable(rs),
-		forward:  c.forward,
-		tls:      c.tls,
-		strict:   c.strict,
-		timeout:  c.timeout,
-		log:      c.logger,
-		resolver: c.resolver,
+		table:     rules.NewTable(rs),
+		forward:   c.forward,
+		tls:       c.tls,
+		strict:    c.strict,
+		timeout:   c.timeout,
+		log:       c.logger,
+		resolvers: c.resolvers,
 	}
 	if d.forward == nil {
 		d.forward = &net.Dialer{}
@@ -172,8 +206,12 @@ func New(opts ...Option) (*Dialer, error) {
 	return d, nil
 }
 
-// Close releases the hops the dialer built. Dials after Close fail with
-// ErrClosed.
+// Close releases what the dialer built itself: the ssh Builder it made for
+// ssh:// hops when WithScheme gave none, and so that builder's SSH
+// connections. Builders given to WithScheme, hops given to WithVia and the
+// forward dialer are the caller's, and stay open (as an http.Client never
+// closes a Transport it was given); close them once every dialer using
+// them is done. Dials after Close fail with ErrClosed.
 func (d *Dialer) Close() error {
 	if d.closed.Swap(true) {
 		return nil
@@ -184,25 +222,23 @@ func (d *Dialer) Close() error {
 // TLSConfig returns the config given to WithTLS, or nil.
 func (d *Dialer) TLSConfig() *tls.Config { return d.tls }
 
-// Timeout returns the dialer's own bound on a dial (0: none).
-func (d *Dialer) Timeout() time.Duration { return d.timeout }
-
 // Route explains a dial to addr (host:port) without dialling. When no rule
-// matches and the dialer has a resolver (WithResolver), the resolver is
-// asked, within the dialer's timeout: Route then reports its first
-// candidate as Target, with Origin OriginResolver. Use RouteContext to bound
-// or cancel that lookup yourself.
+// matches and the dialer has resolvers (WithResolver), they are asked in
+// order, within the dialer's timeout: Route then reports the first
+// candidate of the one that answered as Target, with Origin OriginResolver
+// and its Detail. Use RouteContext to bound or cancel that lookup yourself.
 func (d *Dialer) Route(addr string) (Route, error) {
 	return d.RouteContext(context.Background(), addr)
 }
 
-// RouteContext is Route with a context for the resolver's lookup. A name
-// the resolver does not hold routes as it would without one; any other
-// resolver failure is returned.
+// RouteContext is Route with a context for the resolvers' lookup, bounded
+// by whichever of ctx and the dialer's timeout ends first. A name no
+// resolver holds routes as it would without them; any other resolver
+// failure is returned.
 func (d *Dialer) RouteContext(ctx context.Context, addr string) (Route, error) {
 	var rt Route
 	rule, err := d.route(addr, &rt)
-	if err != nil || rule >= 0 || d.resolver == nil {
+	if err != nil || rule >= 0 || len(d.resolvers) == 0 {
 		return rt, err
 	}
 	if d.timeout > 0 {
@@ -210,7 +246,7 @@ func (d *Dialer) RouteContext(ctx context.Context, addr string) (Route, error) {
 		ctx, cancel = context.WithTimeout(ctx, d.timeout)
 		defer cancel()
 	}
-	cands, detail, err := resolve(ctx, d.resolver, addr)
+	cands, detail, err := d.resolve(ctx, addr)
 	switch {
 	case err != nil && !resolverNotFound(err):
 		rt.setResolver(detail)
@@ -223,7 +259,7 @@ func (d *Dialer) RouteContext(ctx context.Context, addr string) (Route, error) {
 }
 
 func (rt *Route) setResolver(detail string) {
-	rt.Origin, rt.Rule, rt.Detail = OriginResolver, "resolver", detail
+	rt.Origin, rt.Detail = OriginResolver, detail
 }
 
 // resolverNotFound reports whether a resolver said it does not hold a name
@@ -296,7 +332,7 @@ func (d *Dialer) dial(ctx context.Context, network, addr string, tlsConfig *tls.
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: advertised(addr), Err: err}
 	}
-	if rule < 0 && d.strict && d.resolver == nil {
+	if rule < 0 && d.strict && len(d.resolvers) == 0 {
 		d.log.LogAttrs(ctx, slog.LevelWarn, "kafkadial: no rule matches (strict)", slog.String("addr", addr))
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: advertised(addr), Err: &DialError{Route: rt, Err: ErrNoRoute}}
 	}
@@ -318,7 +354,7 @@ func (d *Dialer) dial(ctx context.Context, network, addr string, tlsConfig *tls.
 	}
 
 	var conn net.Conn
-	if rule < 0 && d.resolver != nil {
+	if rule < 0 && len(d.resolvers) > 0 {
 		conn, rt, err = d.dialResolved(ctx, network, rt)
 	} else {
 		conn, err = hop.DialContext(ctx, network, rt.Target)
@@ -332,18 +368,19 @@ func (d *Dialer) dial(ctx context.Context, network, addr string, tlsConfig *tls.
 	if d.log.Enabled(ctx, slog.LevelDebug) {
 		d.log.LogAttrs(ctx, slog.LevelDebug, "kafkadial: dialled",
 			slog.String("addr", rt.Addr), slog.String("target", rt.Target),
-			slog.String("rule", rt.Rule), slog.String("via", rt.Via))
+			slog.String("origin", rt.Origin.String()), slog.String("rule", rt.Rule),
+			slog.String("detail", rt.Detail), slog.String("via", rt.Via))
 	}
 	return conn, nil
 }
 
-// dialResolved asks the resolver where rt.Addr is and tries each candidate
-// in order. A name the resolver does not hold (a *net.DNSError with
-// IsNotFound) is dialled as asked, or refused under WithStrict; any other
-// resolver failure (an upstream timing out) fails the dial, with no silent
-// fallback to the system resolver.
+// dialResolved asks the resolvers where rt.Addr is and tries each candidate
+// of the one that answered in order. A name no resolver holds (a
+// *net.DNSError with IsNotFound) is dialled as asked, or refused under
+// WithStrict; any other resolver failure (an upstream timing out) fails
+// the dial, with no silent fallback to the system resolver.
 func (d *Dialer) dialResolved(ctx context.Context, network string, rt Route) (net.Conn, Route, error) {
-	cands, detail, err := resolve(ctx, d.resolver, rt.Addr)
+	cands, detail, err := d.resolve(ctx, rt.Addr)
 	if err != nil && !resolverNotFound(err) {
 		rt.setResolver(detail)
 		return nil, rt, err
@@ -354,6 +391,8 @@ func (d *Dialer) dialResolved(ctx context.Context, network string, rt Route) (ne
 		}
 		// The resolver does not know the name: dial as asked.
 		conn, derr := d.forward.DialContext(ctx, network, rt.Addr)
+		// The resolver's not-found is context, not the cause: wrapped, it
+		// would make franz-go take the failure for a permanent DNS miss.
 		if derr != nil && err != nil {
 			derr = fmt.Errorf("%w (resolver: %v)", derr, err)
 		}
@@ -404,7 +443,8 @@ func (d *Dialer) dialError(ctx context.Context, network string, rt Route, err er
 	}
 	d.log.LogAttrs(ctx, slog.LevelWarn, "kafkadial: dial failed",
 		slog.String("addr", rt.Addr), slog.String("target", rt.Target),
-		slog.String("rule", rt.Rule), slog.String("via", rt.Via), slog.Any("error", err))
+		slog.String("origin", rt.Origin.String()), slog.String("rule", rt.Rule),
+		slog.String("detail", rt.Detail), slog.String("via", rt.Via), slog.Any("error", err))
 	return &net.OpError{Op: "dial", Net: network, Addr: advertised(rt.Addr), Err: de}
 }
 

@@ -21,8 +21,15 @@ import (
 // given scheme ("via scheme://..."), built by b. It adds to or replaces the
 // schemes every dialer has: ssh (package hop/ssh, with the ssh_config of
 // WithSSHConfig), socks5 and socks5h (hop/socks5), and http (hop/httpconnect).
-// Schemes are per dialer; there is no global registry. Hops that b builds
-// and that implement io.Closer are closed by Dialer.Close; b itself is not.
+// Schemes are per dialer; there is no global registry.
+//
+// b belongs to the caller, as an http.Transport given to an http.Client
+// does: the dialer never closes b nor the hops b builds (Dialer.Close
+// closes only the ssh Builder it made itself for ssh:// when no WithScheme
+// gave one). A builder that holds connections closes them in a Close of its
+// own, which the caller calls once every dialer using it is done; so one
+// builder can serve Check and New, or several dialers, at once. Default:
+// the schemes above.
 func WithScheme(scheme string, b hop.Builder) Option {
 	return func(c *config) error {
 		if !isScheme(scheme) {
@@ -75,7 +82,7 @@ func isScheme(s string) bool {
 // it (zero for a rule without hops).
 type chains struct {
 	byIndex []chain
-	closers []io.Closer // built hops and the builders the dialer made, in order
+	closers []io.Closer // the builders the dialer made itself, in order
 }
 
 type chain struct {
@@ -147,10 +154,9 @@ func buildChains(c *config, rs []*rules.Rule, forward ContextDialer, fail func(*
 						if builder == nil {
 							b.err = fmt.Errorf("unknown hop scheme %q in %s: use %s, or register it with dialer.WithScheme", u.Scheme, hop.Mask(h.Text), knownSchemes(schemes))
 						} else {
+							// The hop is the builder's: the dialer
+							// closes only the builder it made (sshb).
 							b.d, b.err = builder.Build(hop.Request{URL: u, Forward: d, Chain: viaKey(via[:i])})
-							if cl, ok := b.d.(io.Closer); ok && b.err == nil {
-								cs.closers = append(cs.closers, cl)
-							}
 						}
 					}
 				}

@@ -64,7 +64,9 @@ type Request struct {
 	Forward ContextDialer
 	// Chain names the hops before this one, as written and joined by ","
 	// ("" for the first hop). Builders that share a connection between
-	// rules key it by Chain and URL: the same Chain means the same Forward.
+	// rules key it by Forward, Chain and URL: within one dialer the same
+	// Chain means the same Forward, but dialers sharing a builder (and
+	// dialer.Check) pass Forward dialers of their own.
 	Chain string
 }
 
@@ -73,8 +75,17 @@ type Request struct {
 func (r Request) First() bool { return r.Chain == "" }
 
 // A Builder makes the hops of one URL scheme. A dialer calls Build once per
-// distinct chain while it is built; a hop that holds resources should
-// implement io.Closer, which the dialer calls when it is closed.
+// distinct chain while it is built.
+//
+// Who builds a resource closes it. A builder owns the hops it builds: a
+// dialer never closes them (nor a builder it was given), as an http.Client
+// never closes a shared Transport; a builder whose hops hold connections
+// has a Close of its own that closes them, called by whoever made the
+// builder once every dialer using it is done. One builder may serve several
+// dialers and dialer.Check at once, so a builder never hands out a closed
+// hop: it builds a new one when a hop it made was closed by someone else,
+// and once it is itself closed, Build fails with an error matching
+// net.ErrClosed.
 type Builder interface {
 	Build(req Request) (ContextDialer, error)
 }

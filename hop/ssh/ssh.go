@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,14 +20,23 @@ import (
 )
 
 // DefaultConnectTimeout bounds an SSH connect (TCP, handshake and
-// authentication) when neither ssh_config's ConnectTimeout nor WithTimeout
-// says otherwise.
+// authentication) when WithTimeout gives no other bound.
 const DefaultConnectTimeout = 10 * time.Second
 
-// ErrClosed is returned by dials through a hop after it was closed.
-var ErrClosed = errors.New("kafkadial: ssh hop closed")
+// ErrClosed is returned by dials through a hop after it was closed, and by
+// a Builder's Build after the Builder was closed. It matches net.ErrClosed
+// with errors.Is.
+var ErrClosed error = &closedError{"kafkadial: ssh hop closed"}
 
-// An Option configures a Builder or a hop made by New.
+// closedError is an ErrClosed that errors.Is matches with net.ErrClosed.
+type closedError struct{ msg string }
+
+func (e *closedError) Error() string        { return e.msg }
+func (e *closedError) Is(target error) bool { return target == net.ErrClosed }
+
+// An Option configures a Builder or a hop made by New. A nil Option is
+// ignored, and the order of options does not matter. New and Build report
+// an option's bad value with an error naming it.
 type Option func(*options)
 
 type options struct {
@@ -39,46 +49,57 @@ type options struct {
 
 // WithConfigFile reads the OpenSSH client configuration in path instead of
 // the default ~/.ssh/config and /etc/ssh/ssh_config, as `ssh -F path` does.
-// An empty path reads no file.
+// An empty path reads no file. Default: the two default files, each read
+// when it exists.
 func WithConfigFile(path string) Option {
 	return func(o *options) { o.configSet, o.configPath = true, path }
 }
 
 // WithGetenv reads HOME, SSH_AUTH_SOCK and the ${VAR}s of ssh_config
-// through getenv instead of os.Getenv.
+// through getenv. Default (and with nil): os.Getenv.
 func WithGetenv(getenv func(string) string) Option {
 	return func(o *options) { o.getenv = getenv }
 }
 
-// WithTimeout bounds an SSH connect when ssh_config sets no ConnectTimeout
-// (default DefaultConnectTimeout).
+// WithTimeout is an upper bound on an SSH connect (TCP or ProxyCommand,
+// handshake and authentication): the connect fails when it passes, or
+// when the dial's context ends, whichever comes first. ssh_config's
+// ConnectTimeout for a host, when set, may only shorten it. Default (and
+// with 0): DefaultConnectTimeout. A negative d is an error.
+//
+// The connect is shared by the dials waiting for it: a dial that gives up
+// leaves it running for the others, each of which honours its own
+// context.
 func WithTimeout(d time.Duration) Option {
 	return func(o *options) { o.timeout = d }
 }
 
 // WithLogger sets the logger for connects and lost connections (Info and
-// Warn). The default discards. Credentials never reach it.
+// Warn). Default (and with nil): discard. Credentials never reach it.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) { o.log = l }
 }
 
-func newOptions(opts []Option) options {
-	o := options{getenv: os.Getenv}
+func newOptions(opts []Option) (options, error) {
+	var o options
 	for _, f := range opts {
 		if f != nil {
 			f(&o)
 		}
 	}
+	if o.timeout < 0 {
+		return o, fmt.Errorf("ssh: WithTimeout: negative duration %s", o.timeout)
+	}
 	if o.getenv == nil {
 		o.getenv = os.Getenv
 	}
-	if o.timeout <= 0 {
+	if o.timeout == 0 {
 		o.timeout = DefaultConnectTimeout
 	}
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
-	return o
+	return o, nil
 }
 
 // New returns a hop through the SSH server that rawURL names
@@ -91,6 +112,9 @@ func New(rawURL string, forward hop.ContextDialer, opts ...Option) (*Hop, error)
 		return nil, err
 	}
 	b := NewBuilder(opts...)
+	if b.optErr != nil {
+		return nil, b.optErr
+	}
 	d, err := b.Build(hop.Request{URL: u, Forward: forward})
 	if err != nil {
 		b.Close()
@@ -103,9 +127,18 @@ func New(rawURL string, forward hop.ContextDialer, opts ...Option) (*Hop, error)
 
 // A Builder builds ssh:// hops for a dialer, reading ssh_config once and
 // sharing one SSH connection among every rule that reaches the same
-// user@host:port through the same chain of hops. Close ends them all.
+// user@host:port through the same chain of hops and forward dialer.
+//
+// The Builder owns the hops it builds: Close ends them all, and nothing
+// else does. A dialer given the Builder with dialer.WithScheme never closes
+// it nor its hops (a dialer closes only the Builder it made itself for
+// ssh:// when it was given none), so one Builder can serve dialer.Check and
+// dialer.New, or several dialers, and the caller closes it once they are
+// done. Build never returns a closed hop: a hop someone else closed is
+// built anew, and after Close, Build fails with ErrClosed.
 type Builder struct {
-	opts options
+	opts   options
+	optErr error // a bad option, reported by Build
 
 	mu       sync.Mutex
 	settings *sshSettings
@@ -124,15 +157,37 @@ type hopKey struct {
 }
 
 // origin is what a hop is reached through: another hop of the same
-// Builder, or the chain of hops a rule wrote before it.
+// Builder, or else the forward dialer of the request and the chain of hops
+// a rule wrote before it.
 type origin struct {
-	via   *Hop
-	chain string
+	via     *Hop
+	forward any // dialerKey of the request's Forward
+	chain   string
 }
 
-// NewBuilder returns a Builder. It reads no file until the first Build.
+// NewBuilder returns a Builder. It reads no file until the first Build; a
+// bad option (see Option) fails every Build with an error naming it.
 func NewBuilder(opts ...Option) *Builder {
-	return &Builder{opts: newOptions(opts), hops: map[hopKey]*Hop{}}
+	o, err := newOptions(opts)
+	return &Builder{opts: o, optErr: err, hops: map[hopKey]*Hop{}}
+}
+
+// dialerKey returns a map key standing for forward: the dialer itself when
+// it can be compared, the pointer under a func, map or slice one, else a
+// key of its own (so such a dialer shares no hop).
+func dialerKey(forward hop.ContextDialer) any {
+	v := reflect.ValueOf(forward)
+	if !v.IsValid() || v.Comparable() {
+		return forward
+	}
+	switch v.Kind() {
+	case reflect.Func, reflect.Map, reflect.Slice:
+		return struct {
+			t reflect.Type
+			p uintptr
+		}{v.Type(), v.Pointer()}
+	}
+	return new(byte)
 }
 
 // Build returns the hop for an ssh:// URL: the endpoint's ProxyJump chain
@@ -140,6 +195,9 @@ func NewBuilder(opts ...Option) *Builder {
 // the hops before it, as `ssh -J` overrides ProxyJump), then the endpoint
 // itself.
 func (b *Builder) Build(req hop.Request) (hop.ContextDialer, error) {
+	if b.optErr != nil {
+		return nil, b.optErr
+	}
 	if err := hop.CheckRequest(req.URL, req.Forward, "ssh"); err != nil {
 		return nil, err
 	}
@@ -160,8 +218,10 @@ func (b *Builder) Build(req hop.Request) (hop.ContextDialer, error) {
 		return nil, err
 	}
 	// Hops are shared by what reaches them: a hop of this Builder, or
-	// else the chain written before it (the same Chain, the same Forward).
-	from := origin{chain: req.Chain}
+	// else the same forward dialer and chain written before it (dialers
+	// sharing the Builder, and dialer.Check, pass forward dialers of their
+	// own).
+	from := origin{forward: dialerKey(req.Forward), chain: req.Chain}
 	if h, ok := req.Forward.(*Hop); ok && h.builder == b {
 		from = origin{via: h}
 	}
@@ -175,12 +235,14 @@ func (b *Builder) Build(req hop.Request) (hop.ContextDialer, error) {
 
 func (b *Builder) hopFor(from origin, ep *sshEndpoint, forward hop.ContextDialer) *Hop {
 	key := hopKey{from: from, user: ep.user, addr: ep.addr(), password: ep.password}
-	if h, ok := b.hops[key]; ok {
+	if h, ok := b.hops[key]; ok && !h.isClosed() {
 		return h
 	}
-	timeout := ep.connectTimeout
-	if timeout == 0 {
-		timeout = b.opts.timeout
+	// A hop closed by someone else is built anew: Build never hands out a
+	// closed one.
+	timeout := b.opts.timeout
+	if ep.connectTimeout > 0 && ep.connectTimeout < timeout {
+		timeout = ep.connectTimeout // ssh_config may only shorten it
 	}
 	h := newHop(ep, forward, timeout, b.opts.log)
 	h.builder = b
@@ -190,7 +252,8 @@ func (b *Builder) hopFor(from origin, ep *sshEndpoint, forward hop.ContextDialer
 }
 
 // Close ends every connection of the hops b built; dials through them then
-// fail with ErrClosed.
+// fail with ErrClosed, and so does Build. Call it once every dialer given
+// b is done: they do not close it.
 func (b *Builder) Close() error {
 	b.mu.Lock()
 	owned := b.owned
@@ -400,9 +463,16 @@ func (h *Hop) keepalive(sc *sshConn) {
 	}
 }
 
+func (h *Hop) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
+}
+
 // Close ends the SSH connection (and so every conn made through it) and
 // makes later dials fail with ErrClosed. A hop made by New also closes the
-// hops of its ProxyJump chain.
+// hops of its ProxyJump chain. A hop a Builder made is the Builder's to
+// close; closing it anyway makes the Builder build a new one next time.
 func (h *Hop) Close() error {
 	if h.owner != nil {
 		defer h.owner.Close()

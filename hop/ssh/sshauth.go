@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -112,6 +113,13 @@ func (h *Hop) handshake(ctx context.Context, p *sshConnect) (*sshConn, error) {
 	}
 	c, chans, reqs, err := gossh.NewClientConn(tc, ep.knownHostsName(), cfg)
 	ctxErr := done()
+	if err != nil && ctxErr == nil {
+		// The conn's deadline is ctx's: a read that timed out at it may
+		// return before ctx notices its end.
+		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+			ctxErr = context.DeadlineExceeded
+		}
+	}
 	if err == nil && ctxErr != nil {
 		// The handshake finished as ctx ended: the interrupt may have
 		// left a deadline in the past. Give up, as the dial has.

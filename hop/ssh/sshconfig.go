@@ -64,7 +64,7 @@ func newSettings(o options) (*sshSettings, error) {
 		}
 		cfg, err := ssh_config.DecodeBytes(b)
 		if err != nil {
-			return nil, fmt.Errorf("ssh config %s: %w", p, err)
+			return nil, fmt.Errorf("ssh config %s: %w", safetext.Printable(p), printableError{err})
 		}
 		s.files = append(s.files, cfg)
 		s.names = append(s.names, p)
@@ -72,12 +72,19 @@ func newSettings(o options) (*sshSettings, error) {
 	return s, nil
 }
 
+// printableError shows an error from a parser of text from outside with
+// its control bytes escaped, and keeps it for errors.Is and errors.As.
+type printableError struct{ err error }
+
+func (e printableError) Error() string { return safetext.Printable(e.err.Error()) }
+func (e printableError) Unwrap() error { return e.err }
+
 // get returns the first value of key for alias, or def.
 func (s *sshSettings) get(alias, key, def string) (string, error) {
 	for i, f := range s.files {
 		v, err := f.Get(alias, key)
 		if err != nil {
-			return "", fmt.Errorf("ssh config %s: %s", safetext.Printable(s.names[i]), safetext.Printable(err.Error()))
+			return "", fmt.Errorf("ssh config %s: %w", safetext.Printable(s.names[i]), printableError{err})
 		}
 		if v != "" {
 			return v, nil
@@ -122,7 +129,7 @@ func (s *sshSettings) getAll(alias, key string) ([]string, error) {
 	for i, f := range s.files {
 		v, err := f.GetAll(alias, key)
 		if err != nil {
-			return nil, fmt.Errorf("ssh config %s: %s", safetext.Printable(s.names[i]), safetext.Printable(err.Error()))
+			return nil, fmt.Errorf("ssh config %s: %w", safetext.Printable(s.names[i]), printableError{err})
 		}
 		all = append(all, v...)
 	}
