@@ -139,9 +139,13 @@ func TestTimeoutHonoured(t *testing.T) {
 
 	// The caller's earlier deadline and cancellation apply too, and the
 	// message does not blame the dialer's timeout.
+	// Cancel once the server holds the connection: the handshake is then
+	// under way.
+	accepted := make(chan struct{}, 1)
+	held := testnet.Listen(t, func(net.Conn) { accepted <- struct{}{} })
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
-	d2 := mustNew(t, WithTLS(&tls.Config{}), WithRules("kafka-1:29092 => "+silent))
+	go func() { <-accepted; cancel() }()
+	d2 := mustNew(t, WithTLS(&tls.Config{}), WithRules("kafka-1:29092 => "+held))
 	_, err := d2.DialContext(ctx, "tcp", "kafka-1:29092")
 	if err == nil || strings.Contains(err.Error(), "dialer timeout") || !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled dial: %v", err)

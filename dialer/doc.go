@@ -22,19 +22,31 @@
 //     The rule language — exact hosts, wildcards and captures, CIDR
 //     prefixes, regexps, literal quoted hosts, targets, via lists — is
 //     documented in package github.com/kafkadial/kafkadial/rules.
-//  2. Otherwise the resolver given to WithResolver, if any (package
+//  2. Otherwise the resolvers given to WithResolver, if any (package
 //     github.com/kafkadial/kafkadial/resolver, or the Docker engine's
-//     github.com/kafkadial/kafkadial/resolver/docker): its candidates are
-//     tried in order. A name it does not know (*net.DNSError with
-//     IsNotFound) falls through to step 3; any other failure fails the dial.
+//     github.com/kafkadial/kafkadial/resolver/docker), asked in the order
+//     given: the first that knows the name answers, and its candidates are
+//     tried in order. A name one does not know (*net.DNSError with
+//     IsNotFound) goes to the next, and past the last to step 3; any other
+//     failure fails the dial.
 //  3. Otherwise the address is dialled as asked, or, under WithStrict,
 //     refused with an error wrapping ErrNoRoute (fail closed).
 //
 // Route and RouteContext say what a dial would do without dialling: the
-// target, the hops, the rule ("rules.txt:3"), the Origin (OriginRule,
-// OriginResolver, OriginNone) and the TLS name. Check reports every problem
+// target, the hops, the rule ("rules.txt:3", or "" when no rule chose),
+// the Origin (OriginRule, OriginResolver, OriginNone), what the resolver
+// that answered said (Detail) and the TLS name. Check reports every problem
 // in a set of rules at once. Other networks (udp, unix) pass through to the
 // forward dialer untouched, so a client's own DNS traffic is unaffected.
+//
+// # Options
+//
+// Options follow one contract: a nil Option is ignored; New (and Check)
+// validate them and name the option in the error; their order never
+// matters, except that rule sources match, and resolvers are asked, in the
+// order given; WithLogger(nil) discards; each option's documentation states
+// its default. WithTimeout is an upper bound on each dial, applied as
+// whichever of it and the caller's context ends first.
 //
 // # Hops
 //
@@ -66,7 +78,7 @@
 // DialError.Timeout reports timeouts, and DialerTimeout says when it was
 // the dialer's own bound (WithTimeout, default 10s) that expired rather
 // than the caller's context. Typed causes to branch on: ErrNoRoute
-// (strict), ErrClosed, ErrProxyAuth (an HTTP proxy said 407), *HostKeyError
+// (strict), ErrClosed (which matches net.ErrClosed too), ErrProxyAuth (an HTTP proxy said 407), *HostKeyError
 // (an SSH host key unknown, changed or revoked). Bad rules are a *RuleError
 // with source, line and column. Credentials in hop URLs are masked in
 // errors, routes and logs.

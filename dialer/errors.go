@@ -3,6 +3,7 @@ package dialer
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -15,8 +16,17 @@ import (
 // dialer is strict (see [WithStrict]).
 var ErrNoRoute = errors.New("kafkadial: no rule matches")
 
-// ErrClosed is returned by dials on a [Dialer] after [Dialer.Close].
-var ErrClosed = errors.New("kafkadial: dialer closed")
+// ErrClosed is the cause of dials on a [Dialer] after [Dialer.Close]. It
+// matches net.ErrClosed too: errors.Is(err, net.ErrClosed) holds for it,
+// as for any use of a closed network connection.
+var ErrClosed error = closedError{}
+
+// closedError is ErrClosed's type: its own message, and net.ErrClosed to
+// errors.Is.
+type closedError struct{}
+
+func (closedError) Error() string        { return "kafkadial: dialer closed" }
+func (closedError) Is(target error) bool { return target == net.ErrClosed }
 
 // RuleError reports a problem in rule text: where it is and what was expected.
 // [New] returns it as a *RuleError. It is the rule language's own error type,
@@ -74,7 +84,13 @@ func (e *DialError) Timeout() bool {
 	return errors.As(e.Err, &t) && t.Timeout()
 }
 
-// Temporary mirrors net.Error's method so that wrapping does not hide it.
+// Temporary reports whether the cause says it is temporary (a timeout, a
+// reset). It stays although net.Error deprecates it, because clients still
+// read it: *net.OpError's Temporary asks its Err (this *DialError), and
+// kafka-go's Writer retries a failed write only when Temporary says so (or
+// the cause is a refused/reset connection), as franz-go's retry check also
+// asks it. Without it, a dial that timed out through kafkadial would stop
+// being retried there.
 func (e *DialError) Temporary() bool {
 	var t interface{ Temporary() bool }
 	return errors.As(e.Err, &t) && t.Temporary()

@@ -49,7 +49,7 @@ _29092._tcp.kafka-2 SRV 0 0 %s lb
 	ctx := context.Background()
 
 	rt, err := d.Route("kafka-1:29092")
-	if err != nil || rt.Rule != "resolver" || rt.Target != fmt.Sprintf("127.0.0.1:%d", dead) || rt.ServerName != "kafka-1" {
+	if err != nil || rt.Rule != "" || rt.Origin != dialer.OriginResolver || rt.Target != fmt.Sprintf("127.0.0.1:%d", dead) || rt.ServerName != "kafka-1" {
 		t.Fatalf("Route(kafka-1) = %+v, %v", rt, err)
 	}
 	c, err := d.DialContext(ctx, "tcp", "kafka-1:29092")
