@@ -54,9 +54,6 @@ func (c *config) resolve() error {
 		if c.portBase < 0 || c.portBase > 65535 {
 			return fmt.Errorf("proxy: WithPortBase: port %d outside 0..65535", c.portBase)
 		}
-		if port == 0 {
-			return fmt.Errorf("proxy: WithPortBase: %d given with listen port 0 (port 0 lets the system pick every port)", c.portBase)
-		}
 	} else if port != 0 {
 		c.portBase = port + 1
 	}
@@ -85,8 +82,10 @@ func WithListen(hostport string) Option {
 
 // WithPortBase sets the port scheme: node N listens on port base+N. The
 // default base is the bootstrap listener's port plus one (so with the
-// default listen address node 0 is on 9093, node 1 on 9094). A node whose
-// port would fall outside 1..65535 is an error naming the node.
+// default listen address node 0 is on 9093, node 1 on 9094), or, when the
+// listen port is 0, none: the system picks each broker's port. A node
+// whose port would fall outside 1..65535 is an error naming the node at
+// Start, and a log line for a node that appears later.
 func WithPortBase(port int) Option {
 	return func(c *config) { c.portBase, c.portBaseSet = port, true }
 }
