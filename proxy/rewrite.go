@@ -47,13 +47,15 @@ func rewriteMax(key int16) int16 {
 
 // rewrites reports whether the response to key at version carries broker
 // addresses (or, for ApiVersions, version ranges) the proxy rewrites.
-// Produce before v10 and Fetch before v16 carry none.
+// NodeEndpoints (KIP-951) are a tagged field: brokers send them in
+// Produce v10+ and Fetch v16+, but a tag can come in any flexible version
+// (Produce v9+, Fetch v12+), so those are read too.
 func rewrites(key, version int16) bool {
 	switch key {
 	case keyProduce:
-		return version >= 10
+		return version >= 9
 	case keyFetch:
-		return version >= 16
+		return version >= 12
 	}
 	return rewriteMax(key) >= 0
 }
@@ -176,7 +178,7 @@ func capApiVersions(r *kmsg.ApiVersionsResponse) {
 }
 
 // rewriteEndpoints rewrites the NodeEndpoints (KIP-951) of a Produce
-// (v10+) or Fetch (v16+) response without decoding its records: it walks
+// (v9+) or Fetch (v12+) response without decoding its records: it walks
 // the message by lengths to the top-level tagged fields and, only when
 // tag 0 (NodeEndpoints) is there, decodes those tags with kmsg (around a
 // response with no topics) and re-encodes them.
@@ -236,16 +238,20 @@ func hasTag0(b []byte) (bool, error) {
 	return has, w.err
 }
 
-// fetchTagsAt returns the offset of a Fetch v16+ response's top-level
+// fetchTagsAt returns the offset of a Fetch v12+ response's top-level
 // tagged fields (the message after the response header).
 func fetchTagsAt(msg []byte, version int16) (int, error) {
-	if version < 13 {
-		return 0, fmt.Errorf("Fetch v%d: walked only from v13", version)
+	if version < 12 {
+		return 0, fmt.Errorf("Fetch v%d: walked only from v12", version)
 	}
 	w := walker{b: msg}
 	w.skip(4 + 2 + 4) // throttle, error code, session id
 	for t := w.compactLen(); t > 0 && w.err == nil; t-- {
-		w.skip(16) // topic id
+		if version >= 13 {
+			w.skip(16) // topic id
+		} else {
+			w.compactBytes() // topic name
+		}
 		for p := w.compactLen(); p > 0 && w.err == nil; p-- {
 			w.skip(4 + 2 + 8 + 8 + 8) // partition, error code, high watermark, last stable offset, log start offset
 			for a := w.compactLen(); a > 0 && w.err == nil; a-- {
@@ -261,7 +267,7 @@ func fetchTagsAt(msg []byte, version int16) (int, error) {
 	return w.off, w.err
 }
 
-// produceTagsAt returns the offset of a Produce v10+ response's top-level
+// produceTagsAt returns the offset of a Produce v9+ response's top-level
 // tagged fields.
 func produceTagsAt(msg []byte, version int16) (int, error) {
 	if version < 9 {
