@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/kafkadial/kafkadial/dialer"
 	"github.com/kafkadial/kafkadial/resolver"
 	"github.com/kafkadial/kafkadial/resolver/docker"
 	"github.com/miekg/dns"
@@ -55,38 +54,6 @@ func (f *dockerFlags) resolver(ctx context.Context) (*docker.Resolver, error) {
 	ctx, cancel := context.WithTimeout(ctx, dockerConnectTimeout)
 	defer cancel()
 	return docker.New(ctx, opts...)
-}
-
-// chain asks each resolver in turn, moving on when one does not hold the
-// name (a not-found *net.DNSError); any other answer or error is final.
-type chain []dialer.Resolver
-
-func (c chain) Resolve(ctx context.Context, hostport string) ([]string, error) {
-	var err error
-	for _, r := range c {
-		var addrs []string
-		addrs, err = r.Resolve(ctx, hostport)
-		var de *net.DNSError
-		if err == nil || !errors.As(err, &de) || !de.IsNotFound {
-			return addrs, err
-		}
-	}
-	return nil, err
-}
-
-// describer says who answered for an address, for Route's Rule.
-type describer interface{ RouteRule(hostport string) string }
-
-// ruleName replaces the Rule "resolver" of a route by who answered (the
-// Docker container), when a describer knows.
-func ruleName(rule, addr string, d describer) string {
-	if rule != "resolver" || d == nil {
-		return rule
-	}
-	if s := d.RouteRule(addr); s != "" {
-		return s
-	}
-	return rule
 }
 
 const fromDockerSynopsis = `Usage: kafkadial rules from-docker [flags] [CONTAINER...]

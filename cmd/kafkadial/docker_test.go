@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
 	"regexp"
@@ -19,60 +18,6 @@ import (
 )
 
 const tcpnameImage = "github.com/kafkadial/kafkadial/internal/dockertest/tcpname"
-
-// notFoundResolver holds no name; fixedResolver holds every name.
-type notFoundResolver struct{}
-
-func (notFoundResolver) Resolve(_ context.Context, hp string) ([]string, error) {
-	return nil, &net.DNSError{Err: "not here", Name: hp, IsNotFound: true}
-}
-
-type fixedResolver []string
-
-func (f fixedResolver) Resolve(context.Context, string) ([]string, error) { return f, nil }
-
-type failResolver struct{}
-
-func (failResolver) Resolve(context.Context, string) ([]string, error) {
-	return nil, errors.New("boom")
-}
-
-func TestChain(t *testing.T) {
-	for _, tc := range []struct {
-		c    chain
-		want string
-		err  string
-	}{
-		{chain{notFoundResolver{}, fixedResolver{"a:1"}}, "a:1", ""},
-		{chain{fixedResolver{"b:1"}, fixedResolver{"a:1"}}, "b:1", ""},
-		{chain{failResolver{}, fixedResolver{"a:1"}}, "", "boom"},
-		{chain{notFoundResolver{}, notFoundResolver{}}, "", "not here"},
-	} {
-		got, err := tc.c.Resolve(context.Background(), "x:1")
-		if strings.Join(got, ",") != tc.want || (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
-			t.Errorf("chain = %v, %v; want %s, %q", got, err, tc.want, tc.err)
-		}
-	}
-}
-
-type fakeDescriber string
-
-func (f fakeDescriber) RouteRule(string) string { return string(f) }
-
-func TestRuleName(t *testing.T) {
-	if got := ruleName("resolver", "a:1", fakeDescriber("docker container x")); got != "docker container x" {
-		t.Errorf("got %q", got)
-	}
-	if got := ruleName("resolver", "a:1", fakeDescriber("")); got != "resolver" {
-		t.Errorf("got %q", got)
-	}
-	if got := ruleName("rules.txt:3", "a:1", fakeDescriber("docker")); got != "rules.txt:3" {
-		t.Errorf("got %q", got)
-	}
-	if got := ruleName("resolver", "a:1", nil); got != "resolver" {
-		t.Errorf("got %q", got)
-	}
-}
 
 // The --docker commands against the real engine (bash .ci/docker-setup
 // starts one): containers of a FROM-scratch image that answers "NAME

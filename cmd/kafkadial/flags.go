@@ -83,10 +83,8 @@ type ruleFlags struct {
 	noEnv  bool
 	strict bool
 	docker dockerFlags // docker.go
-	// Set by options: what close releases, and who says which container
-	// answered (with --docker).
-	closers  []func() error
-	describe describer
+	// Set by options: what close releases.
+	closers []func() error
 }
 
 // close releases what options opened (the Docker engine's connection).
@@ -119,7 +117,7 @@ func (r *ruleFlags) options(getenv func(string) string) ([]dialer.Option, error)
 	if r.strict {
 		opts = append(opts, dialer.WithStrict())
 	}
-	var rs chain
+	var rs []dialer.Resolver
 	if len(r.zones) > 0 {
 		var ropts []resolver.Option
 		for _, z := range r.zones {
@@ -137,14 +135,12 @@ func (r *ruleFlags) options(getenv func(string) string) ([]dialer.Option, error)
 			return nil, err
 		}
 		r.closers = append(r.closers, res.Close)
-		r.describe = res
 		rs = append(rs, res)
 	}
-	switch len(rs) {
-	case 1:
-		opts = append(opts, dialer.WithResolver(rs[0]))
-	case 2:
-		opts = append(opts, dialer.WithResolver(rs))
+	if len(rs) > 0 {
+		// The dialer asks them in this order, and the first that knows an
+		// address answers (Route.Detail says which).
+		opts = append(opts, dialer.WithResolver(rs...))
 	}
 	return opts, nil
 }

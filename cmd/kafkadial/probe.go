@@ -110,7 +110,20 @@ type prober struct {
 	sasl      kgo.Opt
 	timeout   time.Duration
 	progress  *progress
-	describe  describer // who answered for a "resolver" route (--docker)
+}
+
+// shownRoute is rt as the command shows it: where a resolver chose the
+// target, the RULE column names what answered (the resolver's
+// Route.Detail, e.g. "docker container kafka-1 (3f2a1b9c0d11) by alias"),
+// or says "resolver"; the library's Route.Rule names rules only.
+func shownRoute(rt dialer.Route) dialer.Route {
+	if rt.Origin == dialer.OriginResolver && rt.Rule == "" {
+		rt.Rule = rt.Detail
+		if rt.Rule == "" {
+			rt.Rule = "resolver"
+		}
+	}
+	return rt
 }
 
 func (c *cli) newProber(f *probeFlags) (*prober, error) {
@@ -157,7 +170,7 @@ func (c *cli) newProber(f *probeFlags) (*prober, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.d, p.describe = d, f.rules.describe
+	p.d = d
 	return p, nil
 }
 
@@ -257,7 +270,6 @@ func (p *prober) run(ctx context.Context) *probeResult {
 		cr := p.check(ctx, checkSpec{addr: b, nodeID: -1})
 		boots = append(boots, cr)
 		e := cr.endpoint()
-		e.Rule = ruleName(e.Rule, e.Addr, p.describe)
 		if cr.err != nil {
 			e.Hint = p.hint(cr)
 		}
@@ -315,7 +327,6 @@ func (p *prober) run(ctx context.Context) *probeResult {
 	for i, b := range brokers {
 		cr := checks[i]
 		br := cr.broker(b)
-		br.Rule = ruleName(br.Rule, br.Advertised, p.describe)
 		if cr.err != nil {
 			res.OK = false
 			br.Hint = p.hint(cr)

@@ -54,7 +54,7 @@ func (p *prober) check(ctx context.Context, s checkSpec) *checkResult {
 	cr := &checkResult{spec: s}
 	if s.direct == "" {
 		rt, err := p.d.RouteContext(ctx, s.addr)
-		cr.route = rt
+		cr.route = shownRoute(rt)
 		if err != nil {
 			cr.stage, cr.err = "route", err
 			return cr
@@ -80,7 +80,7 @@ func (p *prober) check(ctx context.Context, s checkSpec) *checkResult {
 	if err != nil {
 		var de *dialer.DialError
 		if errors.As(err, &de) {
-			cr.route = de.Route
+			cr.route = shownRoute(de.Route)
 		}
 		var dns *net.DNSError
 		cr.notFound = errors.As(err, &dns) && dns.IsNotFound

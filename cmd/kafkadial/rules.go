@@ -159,6 +159,7 @@ func (c *cli) rulesExplain(ctx context.Context, args []string) int {
 	for _, a := range addrs {
 		e := explained{Addr: a}
 		rt, err := d.RouteContext(ctx, a)
+		rt = shownRoute(rt)
 		switch {
 		case err != nil:
 			var ae *net.AddrError
@@ -169,7 +170,7 @@ func (c *cli) rulesExplain(ctx context.Context, args []string) int {
 		case rt.Rule == "" && rf.strict:
 			e.Error = "no rule matches (refused under --strict)"
 		default:
-			e.Target, e.Rule, e.Via, e.ServerName = rt.Target, ruleName(rt.Rule, a, rf.describe), rt.Via, rt.ServerName
+			e.Target, e.Rule, e.Via, e.ServerName = rt.Target, rt.Rule, rt.Via, rt.ServerName
 		}
 		if e.Error != "" {
 			failed = true
