@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/kafkadial/kafkadial/dialer"
@@ -143,4 +146,36 @@ func (r *ruleFlags) options(getenv func(string) string) ([]dialer.Option, error)
 		opts = append(opts, dialer.WithResolver(rs...))
 	}
 	return opts, nil
+}
+
+// tlsFlags are the flags for TLS to the brokers, shared by probe and proxy.
+type tlsFlags struct {
+	on         bool
+	cafile     string
+	serverName string
+}
+
+func (f *tlsFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&f.on, "tls", false, "speak TLS to the brokers, verifying the advertised names")
+	fs.StringVar(&f.cafile, "cafile", "", "verify broker certificates against the PEM `FILE` (implies --tls; default: system roots)")
+	fs.StringVar(&f.serverName, "tls-server-name", "", "verify every broker certificate against `NAME` instead of the advertised host")
+}
+
+// config returns the TLS configuration the flags ask for, nil for none.
+func (f *tlsFlags) config() (*tls.Config, error) {
+	if !f.on && f.cafile == "" && f.serverName == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: f.serverName}
+	if f.cafile != "" {
+		pem, err := os.ReadFile(f.cafile)
+		if err != nil {
+			return nil, fmt.Errorf("--cafile: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--cafile %s holds no PEM certificate", f.cafile)
+		}
+	}
+	return cfg, nil
 }

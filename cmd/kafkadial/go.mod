@@ -8,6 +8,7 @@ require (
 	github.com/kafkadial/kafkadial/adapters/franzdial v0.1.0
 	github.com/kafkadial/kafkadial/hop/kube v0.1.0
 	github.com/kafkadial/kafkadial/kafkatest v0.1.0
+	github.com/kafkadial/kafkadial/proxy v0.1.0
 	github.com/kafkadial/kafkadial/resolver/docker v0.1.0
 	github.com/miekg/dns v1.1.73
 	github.com/sirupsen/logrus v1.10.1

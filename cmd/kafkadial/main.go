@@ -1,8 +1,10 @@
 // Command kafkadial shows how Kafka brokers are reached through kafkadial
-// rules, checks rule files, derives rules from docker-compose files and
-// serves the embedded DNS resolver.
+// rules, checks rule files, derives rules from docker-compose files, serves
+// the embedded DNS resolver and serves the brokers to any Kafka client
+// through a local proxy.
 //
 //	kafkadial probe --bootstrap 127.0.0.1:9092 --rules kafka.rules
+//	kafkadial proxy --bootstrap kafka-0.kafka:9092 --rules kafka.rules
 //	kafkadial rules check kafka.rules
 //	kafkadial rules explain kafka-1:29092 kafka-2:29092
 //	kafkadial rules from-compose docker-compose.yml > kafka.rules
@@ -29,6 +31,7 @@ const usage = `kafkadial: reach Kafka brokers whose advertised addresses you can
 
 Usage:
   kafkadial probe --bootstrap ADDR [flags]     fetch metadata and explain every broker's route
+  kafkadial proxy --bootstrap ADDR [flags]     serve the brokers to any client on local ports
   kafkadial rules check FILE...                report rule errors and rules that never match
   kafkadial rules explain ADDR...              show the route of each address
   kafkadial rules from-compose [FILE]          derive rules from a docker-compose file
@@ -39,7 +42,7 @@ Usage:
 
 Rules come from --rules FILE (where a command takes it), then from the
 environment: KAFKADIAL_RULES (rule text) and KAFKADIAL_RULES_FILE (a path).
-With --docker, probe and rules explain ask the Docker engine about every
+With --docker, probe, proxy and rules explain ask the Docker engine about every
 address no rule matches.
 
 Run "kafkadial COMMAND --help" for a command's flags.
@@ -84,6 +87,9 @@ type cli struct {
 	resolver *net.Resolver
 	// tty: stderr is a terminal, so progress can rewrite one line.
 	tty bool
+	// sighup, when not nil, stands for SIGHUP in proxy (tests); nil
+	// catches the process's own.
+	sighup <-chan os.Signal
 }
 
 func (c *cli) run(ctx context.Context, args []string) int {
@@ -94,6 +100,8 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	switch args[0] {
 	case "probe":
 		return c.probe(ctx, args[1:])
+	case "proxy":
+		return c.proxy(ctx, args[1:])
 	case "rules":
 		return c.rules(ctx, args[1:])
 	case "dns":

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,18 +40,16 @@ bootstrap fails), 2 for bad flags or rules.
 const maxParallel = 8
 
 type probeFlags struct {
-	rules      ruleFlags
-	bootstrap  stringList
-	tls        bool
-	cafile     string
-	serverName string
-	mechanism  string
-	user       string
-	password   string
-	passFile   string
-	timeout    time.Duration
-	json       bool
-	quiet      bool
+	rules     ruleFlags
+	bootstrap stringList
+	tls       tlsFlags // flags.go
+	mechanism string
+	user      string
+	password  string
+	passFile  string
+	timeout   time.Duration
+	json      bool
+	quiet     bool
 }
 
 func (c *cli) probe(ctx context.Context, args []string) int {
@@ -60,9 +57,7 @@ func (c *cli) probe(ctx context.Context, args []string) int {
 	fs := newFlagSet("probe", probeSynopsis, c.stderr)
 	fs.Var(&f.bootstrap, "bootstrap", "bootstrap `ADDR` host:port (repeatable or comma-separated; port 9092 if omitted)")
 	f.rules.register(fs)
-	fs.BoolVar(&f.tls, "tls", false, "speak TLS to the brokers, verifying the advertised names")
-	fs.StringVar(&f.cafile, "cafile", "", "verify broker certificates against the PEM `FILE` (implies --tls; default: system roots)")
-	fs.StringVar(&f.serverName, "tls-server-name", "", "verify every broker certificate against `NAME` instead of the advertised host")
+	f.tls.register(fs)
 	fs.StringVar(&f.mechanism, "sasl-mechanism", "PLAIN", "SASL `MECHANISM`: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 	fs.StringVar(&f.user, "sasl-user", "", "authenticate with SASL as `USER`")
 	fs.StringVar(&f.password, "sasl-password", "", "SASL `PASSWORD` (visible to other users of this machine: prefer --sasl-password-file or KAFKADIAL_SASL_PASSWORD)")
@@ -139,20 +134,11 @@ func (c *cli) newProber(f *probeFlags) (*prober, error) {
 		timeout:   f.timeout,
 		progress:  &progress{w: c.stderr, tty: c.tty, quiet: f.quiet},
 	}
-	if f.tls || f.cafile != "" || f.serverName != "" {
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: f.serverName}
-		if f.cafile != "" {
-			pem, err := os.ReadFile(f.cafile)
-			if err != nil {
-				return nil, fmt.Errorf("--cafile: %w", err)
-			}
-			cfg.RootCAs = x509.NewCertPool()
-			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("--cafile %s holds no PEM certificate", f.cafile)
-			}
-		}
-		p.tls = cfg
+	cfg, err := f.tls.config()
+	if err != nil {
+		return nil, err
 	}
+	p.tls = cfg
 	sasl, err := c.saslOpt(f)
 	if err != nil {
 		return nil, err
