@@ -65,7 +65,8 @@ func startDockerKafka(t *testing.T) *dockerKafka {
 
 // targets records, from the dialer's debug log, where each advertised
 // address was dialled: every dial, or with rule set only those whose route
-// came from that rule source ("resolver" for the Docker resolver's).
+// came from that rule source, or by that origin ("resolver" for the Docker
+// resolver's, whose routes name no rule).
 type targets struct {
 	rule string
 	mu   sync.Mutex
@@ -81,7 +82,7 @@ func (tg *targets) Handle(_ context.Context, r slog.Record) error {
 	if r.Message != "kafkadial: dialled" {
 		return nil
 	}
-	var addr, target, rule string
+	var addr, target, rule, origin string
 	r.Attrs(func(a slog.Attr) bool {
 		switch a.Key {
 		case "addr":
@@ -90,10 +91,12 @@ func (tg *targets) Handle(_ context.Context, r slog.Record) error {
 			target = a.Value.String()
 		case "rule":
 			rule = a.Value.String()
+		case "origin":
+			origin = a.Value.String()
 		}
 		return true
 	})
-	if tg.rule != "" && rule != tg.rule {
+	if tg.rule != "" && rule != tg.rule && origin != tg.rule {
 		return nil
 	}
 	tg.mu.Lock()

@@ -47,7 +47,7 @@ func TestResolverClientsByA(t *testing.T) {
 	for i := range c.Brokers {
 		rt, err := d.Route(fmt.Sprintf("kafka-%d:29092", i+1))
 		want := fmt.Sprintf("%s%d:29092", lo, i+1)
-		if err != nil || rt.Rule != "resolver" || rt.Target != want || rt.ServerName != fmt.Sprintf("kafka-%d", i+1) {
+		if err != nil || rt.Rule != "" || rt.Origin != dialer.OriginResolver || rt.Target != want || rt.ServerName != fmt.Sprintf("kafka-%d", i+1) {
 			t.Fatalf("Route = %+v, %v; want target %s by the resolver", rt, err, want)
 		}
 	}
@@ -82,7 +82,7 @@ func TestResolverClientsBySRV(t *testing.T) {
 	}
 	_, d := dnsResolverDialer(t, zone)
 	rt, err := d.Route("kafka-2:29092")
-	if err != nil || rt.Rule != "resolver" || rt.Target != c.Brokers[1].Published {
+	if err != nil || rt.Rule != "" || rt.Origin != dialer.OriginResolver || rt.Target != c.Brokers[1].Published {
 		t.Fatalf("Route(kafka-2) = %+v, %v; want %s", rt, err, c.Brokers[1].Published)
 	}
 	conn, err := d.DialContext(context.Background(), "tcp", "kafka-1:29092")

@@ -66,10 +66,14 @@ func ExampleResolver_dialer() {
 	}
 	for _, addr := range []string{"kafka-1:29092", "kafka-3:29092"} {
 		rt, err := d.Route(addr)
-		fmt.Printf("%s -> %s (%s, TLS name %s) %v\n", rt.Addr, rt.Target, rt.Rule, rt.ServerName, err)
+		by := rt.Origin.String() // "rule" or "resolver": who chose the target
+		if rt.Rule != "" {
+			by += " " + rt.Rule // which rule
+		}
+		fmt.Printf("%s -> %s (%s, TLS name %s) %v\n", rt.Addr, rt.Target, by, rt.ServerName, err)
 	}
 	// Output:
-	// kafka-1:29092 -> 127.0.0.1:19091 (rules:1, TLS name kafka-1) <nil>
+	// kafka-1:29092 -> 127.0.0.1:19091 (rule rules:1, TLS name kafka-1) <nil>
 	// kafka-3:29092 -> 127.0.0.1:39094 (resolver, TLS name kafka-3) <nil>
 }
 

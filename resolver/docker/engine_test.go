@@ -137,7 +137,7 @@ func TestEngineResolve(t *testing.T) {
 		}
 		conn.Close()
 		rt, err := d.Route("kafka-1:29092")
-		if err != nil || rt.Rule != "resolver" || rt.Origin != dialer.OriginResolver || rt.Target != pub || rt.ServerName != "kafka-1" ||
+		if err != nil || rt.Rule != "" || rt.Origin != dialer.OriginResolver || rt.Target != pub || rt.ServerName != "kafka-1" ||
 			rt.Detail != fmt.Sprintf("docker container %s (%s) by alias", name, c1[:12]) {
 			t.Fatalf("Route = %+v, %v", rt, err)
 		}
