@@ -19,6 +19,8 @@ type cache struct {
 	m      map[qkey]*answer
 	flight map[qkey]*call
 	now    func() time.Time
+	// timeout bounds a fetch, which runs detached from the callers.
+	timeout time.Duration
 }
 
 type call struct {
@@ -27,14 +29,14 @@ type call struct {
 	err  error
 }
 
-func newCache(max int) *cache {
-	return &cache{max: max, m: map[qkey]*answer{}, flight: map[qkey]*call{}, now: time.Now}
+func newCache(max int, timeout time.Duration) *cache {
+	return &cache{max: max, m: map[qkey]*answer{}, flight: map[qkey]*call{}, now: time.Now, timeout: timeout}
 }
 
 // get returns the cached answer to k or asks fetch, once for every
 // concurrent caller. fetch runs detached from any one caller's context
-// (each caller still stops waiting when its own context ends), bounded by
-// the per-exchange timeouts.
+// (each caller still stops waiting when its own context ends), under a
+// bound of its own: the resolver's timeout.
 func (c *cache) get(ctx context.Context, k qkey, fetch func(context.Context) (*answer, error)) (*answer, error) {
 	c.mu.Lock()
 	if a := c.m[k]; a != nil {
@@ -60,6 +62,11 @@ func (c *cache) get(ctx context.Context, k qkey, fetch func(context.Context) (*a
 }
 
 func (c *cache) fill(ctx context.Context, k qkey, cl *call, fetch func(context.Context) (*answer, error)) {
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
 	cl.a, cl.err = fetch(ctx)
 	c.mu.Lock()
 	delete(c.flight, k)

@@ -33,6 +33,16 @@
 // the WithSearch domains. An AAAA question for a name with only A records
 // gets NODATA (NOERROR, empty), never NXDOMAIN.
 //
+// # Options
+//
+// Options follow one contract: a nil Option is ignored; New validates them
+// and names the option in the error; their order never matters, except
+// among zone sources, the servers of one forward suffix and the search
+// domains, which keep the order given; WithLogger(nil) discards; each
+// option's documentation states its default. WithTimeout is an upper bound
+// on each lookup, applied as whichever of it and the caller's context ends
+// first.
+//
 // # Cache
 //
 // Upstream answers are kept for their TTL (at most an hour), negative ones

@@ -23,8 +23,9 @@ const (
 	maxTTL      = time.Hour
 )
 
-// exchange asks f's servers in order until one gives an answer
-// (NOERROR or NXDOMAIN).
+// exchange asks f's servers in order, from the one that answered last,
+// until one gives an answer (NOERROR or NXDOMAIN). Each server gets an
+// equal share of the time ctx leaves for the servers not yet asked.
 func (r *Resolver) exchange(ctx context.Context, f *forward, name string, qtype uint16) (*answer, error) {
 	q := new(dns.Msg)
 	q.SetQuestion(name, qtype)
@@ -32,11 +33,20 @@ func (r *Resolver) exchange(ctx context.Context, f *forward, name string, qtype 
 	q.SetEdns0(ednsSize, false)
 	var errs []error
 	timeout := false
-	for _, server := range f.servers {
-		in, err := r.exchangeOne(ctx, server, q)
+	n := len(f.servers)
+	first := int(f.first.Load())
+	for k := range n {
+		i := (first + k) % n
+		server := f.servers[i]
+		share := r.timeout
+		if dl, ok := ctx.Deadline(); ok {
+			share = max(time.Until(dl)/time.Duration(n-k), time.Millisecond)
+		}
+		in, err := r.exchangeOne(ctx, server, q, share)
 		if err == nil {
 			switch in.Rcode {
 			case dns.RcodeSuccess, dns.RcodeNameError:
+				f.first.Store(int32(i))
 				return fromUpstream(in, server, time.Now()), nil
 			}
 			err = fmt.Errorf("answered %s", dns.RcodeToString[in.Rcode])
@@ -56,15 +66,11 @@ func (r *Resolver) exchange(ctx context.Context, f *forward, name string, qtype 
 			break
 		}
 	}
-	server := f.servers[0]
-	if len(f.servers) > 1 {
-		server = fmt.Sprint(f.servers)
-	}
 	err := errors.Join(errs...)
 	return nil, &net.DNSError{
 		Err:         fmt.Sprintf("%s query (forward for %s): %v", dns.TypeToString[qtype], f.suffix, strings.ReplaceAll(err.Error(), "\n", "; ")),
 		Name:        name,
-		Server:      server,
+		Server:      f.shown(),
 		IsTimeout:   timeout,
 		IsTemporary: true,
 		UnwrapErr:   err,
@@ -72,11 +78,11 @@ func (r *Resolver) exchange(ctx context.Context, f *forward, name string, qtype 
 }
 
 // exchangeOne asks one server over UDP, and again over TCP when the answer
-// comes back truncated.
-func (r *Resolver) exchangeOne(ctx context.Context, server string, q *dns.Msg) (*dns.Msg, error) {
-	in, err := r.exchangeNet(ctx, "udp", server, q)
+// comes back truncated, each within timeout.
+func (r *Resolver) exchangeOne(ctx context.Context, server string, q *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
+	in, err := r.exchangeNet(ctx, "udp", server, q, timeout)
 	if err == nil && in.Truncated {
-		in, err = r.exchangeNet(ctx, "tcp", server, q)
+		in, err = r.exchangeNet(ctx, "tcp", server, q, timeout)
 	}
 	if err != nil {
 		return nil, err
@@ -88,8 +94,8 @@ func (r *Resolver) exchangeOne(ctx context.Context, server string, q *dns.Msg) (
 	return in, nil
 }
 
-func (r *Resolver) exchangeNet(ctx context.Context, network, server string, q *dns.Msg) (*dns.Msg, error) {
-	c := &dns.Client{Net: network, Timeout: r.timeout, UDPSize: ednsSize}
+func (r *Resolver) exchangeNet(ctx context.Context, network, server string, q *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
+	c := &dns.Client{Net: network, Timeout: timeout, UDPSize: ednsSize}
 	co, err := c.DialContext(ctx, server)
 	if err != nil {
 		return nil, err

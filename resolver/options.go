@@ -1,7 +1,6 @@
 package resolver
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,15 +11,22 @@ import (
 	"github.com/miekg/dns"
 )
 
-// DefaultTimeout bounds one exchange with an upstream server when no
+// DefaultTimeout is the bound WithTimeout sets on each lookup when no
 // WithTimeout option is given.
-const DefaultTimeout = 2 * time.Second
+const DefaultTimeout = 5 * time.Second
 
 // DefaultCacheSize is the number of answers the cache keeps when no
 // WithCacheSize option is given.
 const DefaultCacheSize = 10000
 
-// An Option configures a Resolver. Options apply in the order given.
+// An Option configures a Resolver; New applies them. A nil Option is
+// ignored. The order of options never matters, except where an option adds
+// to a list whose order means something: zone sources (a name's records
+// from several are merged), the servers of WithForward options for one
+// suffix (tried in the order given), and WithSearch domains (tried in the
+// order given). An option that sets one value (WithTimeout, WithCacheSize,
+// WithLogger) may be given again only with the same value: New refuses two
+// different values with an error naming the option.
 type Option func(*config) error
 
 type zoneSource struct {
@@ -37,15 +43,35 @@ type config struct {
 	cacheSize   int
 	logger      *slog.Logger
 	nonLoopback bool
+
+	given map[string]any // single-valued options given, with their value
+}
+
+// setOnce records the value of a single-valued option; giving it again with
+// another value is an error, since the order of options would decide.
+func (c *config) setOnce(name string, v any) error {
+	if old, ok := c.given[name]; ok {
+		if old != v {
+			return fmt.Errorf("resolver: %s given twice with different values: options apply in any order, so give it once", name)
+		}
+		return nil
+	}
+	if c.given == nil {
+		c.given = map[string]any{}
+	}
+	c.given[name] = v
+	return nil
 }
 
 // WithZone adds records written as RFC 1035 zone text (parsed with
 // dns.ZoneParser). Relative names are relative to the root unless the text
 // sets $ORIGIN, so "kafka-3 A 127.0.0.1" defines the single-label name
-// kafka-3. Errors name the source "zone" with line and column.
+// kafka-3. Errors name the source "zone" with line and column. Default: no
+// zone data.
 func WithZone(text string) Option { return WithNamedZone("zone", text) }
 
-// WithNamedZone is WithZone with the source name that errors give.
+// WithNamedZone is WithZone with the source name that errors give. Default:
+// no zone data.
 func WithNamedZone(source, text string) Option {
 	return func(c *config) error {
 		c.zones = append(c.zones, zoneSource{name: source, text: text})
@@ -54,6 +80,7 @@ func WithNamedZone(source, text string) Option {
 }
 
 // WithZoneFile adds the records of a zone file, read when New runs.
+// Default: no zone file.
 func WithZoneFile(path string) Option {
 	return func(c *config) error {
 		c.zones = append(c.zones, zoneSource{name: path, text: path, file: true})
@@ -61,7 +88,8 @@ func WithZoneFile(path string) Option {
 	}
 }
 
-// WithRecords adds records built in code, e.g. with dns.NewRR.
+// WithRecords adds records built in code, e.g. with dns.NewRR. Default: no
+// records.
 func WithRecords(rrs ...dns.RR) Option {
 	return func(c *config) error {
 		c.zones = append(c.zones, zoneSource{name: "records", rrs: rrs})
@@ -73,9 +101,11 @@ func WithRecords(rrs ...dns.RR) Option {
 // "IP:port", port 53 by default), over UDP with a TCP retry when the answer
 // is truncated. The longest matching suffix wins; "." matches every name,
 // making the resolver recursive for everything its zones do not hold.
-// Several WithForward options for one suffix give servers to try in order.
-// Without any, names outside the zones are refused: the resolver is never
-// an open resolver by default.
+// Several WithForward options for one suffix give servers to try in the
+// order given, starting, once one has answered, from the one that answered
+// last (so a server that is down costs one wait, not one per question).
+// Default: no forward, so names outside the zones are refused: the
+// resolver is never an open resolver by default.
 func WithForward(suffix, server string) Option {
 	return func(c *config) error {
 		s := canonical(suffix)
@@ -131,24 +161,38 @@ func WithSearch(domains ...string) Option {
 	}
 }
 
-// WithTimeout bounds each exchange with an upstream server (DefaultTimeout
-// by default); the caller's context bounds the whole lookup.
+// WithTimeout sets an upper bound on each lookup: one Resolve or
+// LookupHost call (the SRV, A and AAAA questions it asks, for every search
+// domain, and every upstream server tried), or the answer to one question
+// served by ServeDNS, Listen or NetResolver. It is applied as whichever of
+// it and the caller's context ends first. Within it, each upstream server
+// asked gets an equal share of what is left for the servers not yet tried.
+// An upstream answer shared by concurrent lookups is fetched under a bound
+// of its own, the same duration, so that one caller giving up does not
+// fail the others. Default: DefaultTimeout (5s). It must be positive.
 func WithTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
-			return fmt.Errorf("resolver: WithTimeout(%s): must be positive", d)
+			return fmt.Errorf("resolver: WithTimeout: duration %s is not positive", d)
+		}
+		if err := c.setOnce("WithTimeout", d); err != nil {
+			return err
 		}
 		c.timeout = d
 		return nil
 	}
 }
 
-// WithCacheSize bounds the number of cached answers (DefaultCacheSize by
-// default). When full, expired answers go first, then arbitrary ones.
+// WithCacheSize bounds the number of cached answers. When full, expired
+// answers go first, then arbitrary ones. Default: DefaultCacheSize. It must
+// be at least 1.
 func WithCacheSize(n int) Option {
 	return func(c *config) error {
 		if n < 1 {
-			return errors.New("resolver: WithCacheSize: must be at least 1")
+			return fmt.Errorf("resolver: WithCacheSize: size %d is below 1", n)
+		}
+		if err := c.setOnce("WithCacheSize", n); err != nil {
+			return err
 		}
 		c.cacheSize = n
 		return nil
@@ -156,9 +200,13 @@ func WithCacheSize(n int) Option {
 }
 
 // WithLogger sets the logger for upstream failures (Warn) and served
-// queries (Debug). The default discards.
+// queries (Debug). Default: logs are discarded; WithLogger(nil) discards
+// too.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
+		if err := c.setOnce("WithLogger", l); err != nil {
+			return err
+		}
 		c.logger = l
 		return nil
 	}
@@ -166,7 +214,8 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithNonLoopback lets Listen and ListenAndServe bind addresses other than
 // loopback ones. Without it they refuse, because a resolver with a "."
-// forward that others can reach is an open resolver.
+// forward that others can reach is an open resolver. Default: loopback
+// only.
 func WithNonLoopback() Option {
 	return func(c *config) error {
 		c.nonLoopback = true

@@ -84,6 +84,7 @@ func (e *resolved) candidates() []string {
 // whose IsNotFound is true (it wraps ErrNotFound); a failing upstream gives
 // one naming the server, with IsTimeout set when it timed out.
 //
+// The lookup is bounded by whichever of WithTimeout and ctx ends first.
 // Results are cached for the smallest TTL involved; a cached Resolve
 // allocates only the returned slice.
 func (r *Resolver) Resolve(ctx context.Context, hostport string) ([]string, error) {
@@ -112,6 +113,8 @@ func (r *Resolver) Resolve(ctx context.Context, hostport string) ([]string, erro
 }
 
 func (r *Resolver) resolve(ctx context.Context, hostport string) (*resolved, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
 	host, port, err := net.SplitHostPort(hostport)
 	if err != nil {
 		return nil, fmt.Errorf("resolver: %w", err)
@@ -288,11 +291,14 @@ func (r *Resolver) addrs(ctx context.Context, name string) ([]string, time.Time,
 
 // LookupHost returns the addresses of host (IPv4 first) from the zones and
 // forwards, trying the search domains as Resolve does. An IP address is
-// returned as is.
+// returned as is. The lookup is bounded by whichever of WithTimeout and ctx
+// ends first.
 func (r *Resolver) LookupHost(ctx context.Context, host string) ([]string, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return []string{ip.String()}, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
 	names, err := r.names(host)
 	if err != nil {
 		return nil, err

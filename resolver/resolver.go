@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -40,6 +41,9 @@ type Resolver struct {
 type forward struct {
 	suffix  string
 	servers []string
+	// first is the index of the server to ask first: the one that
+	// answered last. A pointer, so that config's copies share nothing.
+	first *atomic.Int32
 }
 
 // New builds a Resolver. Zone data that does not parse is reported as a
@@ -85,12 +89,13 @@ func New(opts ...Option) (*Resolver, error) {
 		timeout:     c.timeout,
 		log:         c.logger,
 		nonLoopback: c.nonLoopback,
-		cache:       newCache(c.cacheSize),
+		cache:       newCache(c.cacheSize, c.timeout),
 		resolved:    map[string]*resolved{},
 		rmax:        c.cacheSize,
 	}
 	for i := range c.forwards {
 		f := c.forwards[i]
+		f.first = new(atomic.Int32)
 		r.forwards[f.suffix] = &f
 	}
 	if r.log == nil {
@@ -190,9 +195,30 @@ func (r *Resolver) lookupOne(ctx context.Context, name string, qtype uint16) (*a
 	case refused:
 		return &answer{rcode: dns.RcodeRefused, server: "resolver"}, nil
 	}
-	return r.cache.get(ctx, qkey{name, qtype}, func(ctx context.Context) (*answer, error) {
+	a, err := r.cache.get(ctx, qkey{name, qtype}, func(ctx context.Context) (*answer, error) {
 		return r.exchange(ctx, f, name, qtype)
 	})
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		// This lookup's bound (or its caller) ended while the upstream had
+		// not answered: say which upstream, as a failed exchange does.
+		return nil, &net.DNSError{
+			Err:         fmt.Sprintf("%s query (forward for %s): no answer in time: %v", dns.TypeToString[qtype], f.suffix, err),
+			Name:        name,
+			Server:      f.shown(),
+			IsTimeout:   errors.Is(err, context.DeadlineExceeded),
+			IsTemporary: true,
+			UnwrapErr:   err,
+		}
+	}
+	return a, err
+}
+
+// shown names f's upstream servers for errors.
+func (f *forward) shown() string {
+	if len(f.servers) == 1 {
+		return f.servers[0]
+	}
+	return fmt.Sprint(f.servers)
 }
 
 const maxChain = 8

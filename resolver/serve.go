@@ -42,14 +42,9 @@ func (r *Resolver) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 }
 
-// serveTimeout bounds the answer to one served question.
-func (r *Resolver) serveTimeout() time.Duration {
-	n := 1
-	for _, f := range r.forwards {
-		n = max(n, len(f.servers))
-	}
-	return r.timeout * time.Duration(n+1)
-}
+// serveTimeout bounds the answer to one served question: it is one lookup,
+// which WithTimeout bounds.
+func (r *Resolver) serveTimeout() time.Duration { return r.timeout }
 
 // reply builds the answer to req, or nil when req deserves none.
 func (r *Resolver) reply(ctx context.Context, req *dns.Msg, udp bool) *dns.Msg {

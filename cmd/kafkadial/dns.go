@@ -64,7 +64,7 @@ func dnsServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Var(&search, "search", "try `DOMAIN` after names without a dot (repeatable)")
 	listen := fs.String("listen", "127.0.0.1:5353", "serve UDP and TCP on `ADDR`")
 	nonLoopback := fs.Bool("allow-non-loopback", false, "allow a --listen address that is not loopback")
-	timeout := fs.Duration("timeout", resolver.DefaultTimeout, "bound on each exchange with a forward server")
+	timeout := fs.Duration("timeout", resolver.DefaultTimeout, "bound on each lookup (every question and forward server it asks), as resolver.WithTimeout")
 	verbose := fs.Bool("v", false, "log every query answered")
 	var df dockerFlags
 	df.register(fs)
