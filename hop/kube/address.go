@@ -5,8 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-
-	"github.com/kafkadial/kafkadial/internal/netx"
 )
 
 // targetKind says what an address names.
@@ -57,7 +55,7 @@ func parseAddress(addr, domain string) (target, error) {
 	if err != nil {
 		return target{}, fmt.Errorf("address %q: want host:port", addr)
 	}
-	port, err := netx.ParsePort(portText)
+	port, err := parsePort(portText)
 	if err != nil {
 		return target{}, fmt.Errorf("address %q: %v", addr, err)
 	}

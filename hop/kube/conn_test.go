@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kafkadial/kafkadial/internal/netx"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/streaming/pkg/httpstream"
 	httpstreamspdy "k8s.io/streaming/pkg/httpstream/spdy"
@@ -90,7 +89,7 @@ func testConn(t *testing.T, port int) (*conn, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newConn(a, "pod p in namespace n", data, errs, netx.Addr("local"), netx.Addr("p.n:9092"))
+	c := newConn(a, "pod p in namespace n", data, errs, addr("local"), addr("p.n:9092"))
 	t.Cleanup(func() { c.Close() })
 	return c, kill
 }

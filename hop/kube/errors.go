@@ -10,8 +10,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/streaming/pkg/httpstream"
-
-	"github.com/kafkadial/kafkadial/internal/safetext"
 )
 
 // Errors that a dial's *Error wraps, for callers that branch with errors.Is.
@@ -33,9 +31,16 @@ var (
 	ErrUnreachable = errors.New("API server unreachable")
 	// ErrLost: the port-forward connection carrying a conn ended.
 	ErrLost = errors.New("port-forward connection lost")
-	// ErrClosed: the Dialer was closed.
-	ErrClosed = errors.New("kube dialer closed")
+	// ErrClosed: the Dialer, or the Builder asked to build, was closed.
+	// It matches net.ErrClosed with errors.Is.
+	ErrClosed error = &closedError{"kube dialer closed"}
 )
+
+// closedError is an ErrClosed that errors.Is matches with net.ErrClosed.
+type closedError struct{ msg string }
+
+func (e *closedError) Error() string        { return e.msg }
+func (e *closedError) Is(target error) bool { return target == net.ErrClosed }
 
 // An Error is what a failed dial returns: which context, what the address
 // named, and what failed. Kind is one of the Err* values above (nil when
@@ -60,11 +65,11 @@ func (e *Error) Error() string {
 	}
 	switch {
 	case e.Kind != nil && e.Err != nil:
-		fmt.Fprintf(&b, ": %s: %s", e.Kind, safetext.Printable(e.Err.Error()))
+		fmt.Fprintf(&b, ": %s: %s", e.Kind, printable(e.Err.Error()))
 	case e.Kind != nil:
 		fmt.Fprintf(&b, ": %s", e.Kind)
 	case e.Err != nil:
-		fmt.Fprintf(&b, ": %s", safetext.Printable(e.Err.Error()))
+		fmt.Fprintf(&b, ": %s", printable(e.Err.Error()))
 	}
 	return b.String()
 }

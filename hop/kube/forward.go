@@ -28,7 +28,10 @@ import (
 
 // podConn is the one port-forward connection to a pod, shared by every
 // conn to it. It is opened on first use; when it drops, the next dial opens
-// a new one, and dials arriving meanwhile wait for that one attempt.
+// a new one, and dials arriving meanwhile wait for that one attempt. The
+// attempt runs on a context of its own, bounded by the Dialer's timeout and
+// ended by Close, not on the context of the dial that started it: each
+// waiting dial honours its own context only.
 type podConn struct {
 	d         *Dialer
 	namespace string
@@ -71,7 +74,7 @@ func (p *podConn) get(ctx context.Context) (*attempt, error) {
 	}
 	p.mu.Unlock()
 	if opener {
-		p.open(ctx, a)
+		go p.open(a)
 	}
 	select {
 	case <-a.done:
@@ -81,8 +84,17 @@ func (p *podConn) get(ctx context.Context) (*attempt, error) {
 	return a, a.err
 }
 
-func (p *podConn) open(ctx context.Context, a *attempt) {
+func (p *podConn) open(a *attempt) {
 	defer close(a.done)
+	ctx, cancel := context.WithTimeout(context.Background(), p.d.opts.timeout)
+	defer cancel()
+	go func() { // Close ends the attempt
+		select {
+		case <-p.d.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	u := p.d.client.CoreV1().RESTClient().Post().Resource("pods").Namespace(p.namespace).Name(p.pod).SubResource("portforward").URL()
 	ws := &ctxDialer{ctx: ctx, dial: func(ctx context.Context) (httpstream.Connection, error) { return dialWebSocket(ctx, p.d.config, u) }}
 	sp := &ctxDialer{ctx: ctx, dial: func(ctx context.Context) (httpstream.Connection, error) { return dialSPDY(ctx, p.d.config, u) }}

@@ -24,15 +24,16 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kafkadial/kafkadial/hop"
-	"github.com/kafkadial/kafkadial/internal/netx"
-	"github.com/kafkadial/kafkadial/internal/safetext"
 )
 
-// DefaultTimeout bounds a dial whose context has no deadline: the API
-// calls that find the pod and the opening of its port-forward connection.
+// DefaultTimeout is the upper bound of a dial when WithTimeout sets none:
+// the API calls that find the pod and the opening of its port-forward
+// connection.
 const DefaultTimeout = 30 * time.Second
 
-// An Option configures a Dialer or a Builder.
+// An Option configures a Dialer or a Builder. A nil Option is ignored, and
+// the order of options does not matter; New (and a Builder's Build)
+// reports a bad value with an error naming the option.
 type Option func(*options)
 
 type options struct {
@@ -46,21 +47,22 @@ type options struct {
 }
 
 // WithKubeconfig reads the kubeconfig file at path instead of following
-// client-go's loading rules (KUBECONFIG, then ~/.kube/config, then the
-// in-cluster service account).
+// client-go's loading rules. Default (and with ""): client-go's loading
+// rules (KUBECONFIG, then ~/.kube/config, then the in-cluster service
+// account).
 func WithKubeconfig(path string) Option {
 	return func(o *options) { o.kubeconfig = path }
 }
 
-// WithContext uses the kubeconfig context name instead of the current
-// context.
+// WithContext uses the kubeconfig context name. Default (and with ""):
+// the kubeconfig's current context.
 func WithContext(name string) Option {
 	return func(o *options) { o.context = name }
 }
 
 // WithNamespace is the namespace of addresses that name none (SVC:PORT, a
-// pod IP is looked up there first) instead of the context's namespace
-// (itself "default" when the context sets none).
+// pod IP is looked up there first). Default (and with ""): the context's
+// namespace, itself "default" when the context sets none.
 func WithNamespace(ns string) Option {
 	return func(o *options) { o.namespace = ns }
 }
@@ -68,13 +70,18 @@ func WithNamespace(ns string) Option {
 // WithSPDY opens port-forward connections with SPDY only, instead of
 // trying the WebSocket-tunnelled protocol first and falling back to SPDY
 // when the API server refuses it (what kubectl does, unless
-// KUBECTL_PORT_FORWARD_WEBSOCKETS=false).
+// KUBECTL_PORT_FORWARD_WEBSOCKETS=false). Default: WebSocket first.
 func WithSPDY() Option {
 	return func(o *options) { o.spdyOnly = true }
 }
 
-// WithTimeout bounds a dial whose context has no deadline (default
-// DefaultTimeout).
+// WithTimeout is an upper bound on a dial: the API calls that find the pod
+// and the opening of its port-forward connection. A dial fails when it
+// passes or when the dial's context ends, whichever comes first; client-go's
+// own timeouts (10 s for a TLS handshake) do not stretch it. The shared
+// port-forward connection to a pod is opened on a context of its own,
+// bounded by d, so that a dial giving up does not fail the others waiting
+// for it. Default (and with 0): DefaultTimeout. A negative d is an error.
 func WithTimeout(d time.Duration) Option {
 	return func(o *options) { o.timeout = d }
 }
@@ -87,25 +94,29 @@ const DefaultClusterDomain = "cluster.local"
 // accepts, for a cluster whose DNS is not under cluster.local: with
 // "corp.example", POD.SERVICE.NAMESPACE.svc.corp.example:PORT. Names
 // ending in .svc alone are accepted either way. New refuses a domain that
-// is not DNS labels.
+// is not DNS labels. Default (and with ""): DefaultClusterDomain.
 func WithClusterDomain(domain string) Option {
 	return func(o *options) { o.domain = domain }
 }
 
 // WithLogger sets the logger for port-forward connections opened (Info)
-// and lost (Warn). The default discards. Credentials never reach it.
+// and lost (Warn). Default (and with nil): discard. Credentials never
+// reach it.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) { o.log = l }
 }
 
-func newOptions(opts []Option) options {
+func newOptions(opts []Option) (options, error) {
 	var o options
 	for _, f := range opts {
 		if f != nil {
 			f(&o)
 		}
 	}
-	if o.timeout <= 0 {
+	if o.timeout < 0 {
+		return o, fmt.Errorf("kube: WithTimeout: negative duration %s", o.timeout)
+	}
+	if o.timeout == 0 {
 		o.timeout = DefaultTimeout
 	}
 	if o.log == nil {
@@ -114,7 +125,7 @@ func newOptions(opts []Option) options {
 	if o.domain == "" {
 		o.domain = DefaultClusterDomain
 	}
-	return o
+	return o, nil
 }
 
 // checkDomain checks a cluster domain: DNS labels, a trailing dot
@@ -123,7 +134,7 @@ func checkDomain(domain string) (string, error) {
 	d := strings.ToLower(strings.TrimSuffix(domain, "."))
 	for _, l := range strings.Split(d, ".") {
 		if !isLabel(l) {
-			return "", fmt.Errorf("kube: cluster domain %q: %q is not a DNS label", domain, l)
+			return "", fmt.Errorf("cluster domain %q: %q is not a DNS label", domain, l)
 		}
 	}
 	return d, nil
@@ -157,10 +168,13 @@ var (
 // connection: the first dial does, and credentials (certificates, tokens,
 // exec plugins such as EKS's and GKE's, OIDC) are client-go's to use.
 func New(opts ...Option) (*Dialer, error) {
-	o := newOptions(opts)
-	domain, err := checkDomain(o.domain)
+	o, err := newOptions(opts)
 	if err != nil {
 		return nil, err
+	}
+	domain, err := checkDomain(o.domain)
+	if err != nil {
+		return nil, fmt.Errorf("kube: WithClusterDomain: %w", err)
 	}
 	o.domain = domain
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
@@ -171,7 +185,7 @@ func New(opts ...Option) (*Dialer, error) {
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
 	cfg, err := cc.ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("kube: loading kubeconfig%s: %s", contextNote(o.context), safetext.Printable(err.Error()))
+		return nil, fmt.Errorf("kube: loading kubeconfig%s: %w", contextNote(o.context), printableError{err})
 	}
 	name := o.context
 	if name == "" {
@@ -192,7 +206,7 @@ func New(opts ...Option) (*Dialer, error) {
 	cfg.UserAgent = "kafkadial"
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kube: context %q: %s", name, safetext.Printable(err.Error()))
+		return nil, fmt.Errorf("kube: context %q: %w", name, printableError{err})
 	}
 	return &Dialer{
 		opts:      o,
@@ -248,24 +262,22 @@ func (d *Dialer) Describe() string { return d.String() }
 //
 // Each pod has one port-forward connection, opened by the first dial and
 // shared by every conn to it; when it drops, its conns fail with ErrLost
-// and the next dial opens a new one. A dial fails with an *Error naming
-// the pod or service, the namespace and what failed; the context bounds
-// it (DefaultTimeout when it has no deadline). Only TCP is supported.
+// and the next dial opens a new one; a dial waiting for it that gives up
+// does not fail the others. A dial fails with an *Error naming the pod or
+// service, the namespace and what failed; it ends with its context or
+// WithTimeout's bound, whichever comes first. Only TCP is supported.
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 	default:
-		return nil, &Error{Context: d.context, Addr: address, Op: "dial " + safetext.Printable(network), Err: errors.New("only TCP is forwarded")}
+		return nil, &Error{Context: d.context, Addr: address, Op: "dial " + printable(network), Err: errors.New("only TCP is forwarded")}
 	}
 	t, err := parseAddress(address, d.opts.domain)
 	if err != nil {
 		return nil, &Error{Context: d.context, Addr: address, Kind: ErrBadAddress, Err: err}
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d.opts.timeout)
-		defer cancel()
-	}
+	ctx, cancel := context.WithTimeout(ctx, d.opts.timeout)
+	defer cancel()
 	fail := func(what, op string, err error) error {
 		e := &Error{Context: d.context, Addr: address, What: what, Op: op, Err: err}
 		if ke := (*Error)(nil); errors.As(err, &ke) {
@@ -308,8 +320,8 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		// The connection dropped between get and now: the next dial reopens it.
 		return nil, fail(pc.what, fmt.Sprintf("open stream to port %d", port), err)
 	}
-	local := netx.Addr(d.String())
-	remote := netx.Addr(fmt.Sprintf("%s.%s:%d", pod, ns, port))
+	local := addr(d.String())
+	remote := addr(fmt.Sprintf("%s.%s:%d", pod, ns, port))
 	return newConn(a, pc.what, data, errs, local, remote), nil
 }
 
@@ -559,8 +571,14 @@ func (d *Dialer) Close() error {
 // A Builder builds k8s:// hops for a dialer: "via k8s://CONTEXT" reaches
 // pods through the API server of kubeconfig context CONTEXT, "k8s://" through
 // the current context's, and "k8s://CONTEXT/NAMESPACE" takes NAMESPACE for
-// addresses without one. Hops of the same URL share one Dialer. Close ends
-// them all.
+// addresses without one. Hops of the same URL share one Dialer.
+//
+// The Builder owns the Dialers it builds: Close ends them all, and nothing
+// else does. A dialer given the Builder with dialer.WithScheme never closes
+// it nor its Dialers, so one Builder can serve dialer.Check and
+// dialer.New, or several dialers, and the caller closes it once they are
+// done. Build never returns a closed Dialer: one someone else closed is
+// made anew, and after Close, Build fails with ErrClosed.
 //
 //	d, err := dialer.New(
 //		dialer.WithScheme("k8s", kube.NewBuilder()),
@@ -571,13 +589,14 @@ type Builder struct {
 
 	mu      sync.Mutex
 	dialers map[string]*Dialer
+	closed  bool
 }
 
 var _ hop.Builder = (*Builder)(nil)
 
 // NewBuilder returns a Builder whose Dialers take opts (WithKubeconfig,
 // WithLogger, ...); the URL's context and namespace come after them. It
-// reads no file until the first Build.
+// reads no file until the first Build, which reports a bad option.
 func NewBuilder(opts ...Option) *Builder {
 	return &Builder{opts: opts, dialers: map[string]*Dialer{}}
 }
@@ -612,7 +631,10 @@ func (b *Builder) Build(req hop.Request) (hop.ContextDialer, error) {
 	key := ctxName + "/" + ns + "?" + domain
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if d := b.dialers[key]; d != nil {
+	if b.closed {
+		return nil, fmt.Errorf("hop %s: %w", shown, ErrClosed)
+	}
+	if d := b.dialers[key]; d != nil && !d.isClosed() {
 		return d, nil
 	}
 	opts := append(slices.Clone(b.opts), WithContext(ctxName))
@@ -653,10 +675,13 @@ func hopDomain(rawQuery string) (string, error) {
 	return checkDomain(v[0])
 }
 
-// Close closes every Dialer the Builder made.
+// Close closes every Dialer the Builder made; Build then fails with
+// ErrClosed. Call it once every dialer given b is done: they do not close
+// it.
 func (b *Builder) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.closed = true
 	var errs []error
 	for k, d := range b.dialers {
 		errs = append(errs, d.Close())
