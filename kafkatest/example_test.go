@@ -7,7 +7,7 @@ import (
 )
 
 func ExampleStart() {
-	c, err := kafkatest.Start(kafkatest.Brokers(2), kafkatest.Topic("events", 6))
+	c, err := kafkatest.Start(kafkatest.WithBrokers(2), kafkatest.WithTopic("events", 6))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -22,8 +22,8 @@ func ExampleStart() {
 }
 
 func ExampleStart_badOption() {
-	_, err := kafkatest.Start(kafkatest.Brokers(0))
+	_, err := kafkatest.Start(kafkatest.WithBrokers(0))
 	fmt.Println(err)
 	// Output:
-	// kafkatest: Brokers(0): the number of brokers must be from 1 to 64
+	// kafkatest: WithBrokers(0): the number of brokers must be from 1 to 64
 }

@@ -2,7 +2,7 @@
 // the host cannot resolve, as a docker-compose cluster does, for tests of
 // code that dials through kafkadial.
 //
-//	c, err := kafkatest.Start(kafkatest.Brokers(3), kafkatest.Topic("events", 6))
+//	c, err := kafkatest.Start(kafkatest.WithBrokers(3), kafkatest.WithTopic("events", 6))
 //	if err != nil { ... }
 //	defer c.Close()
 //	d, err := dialer.New(dialer.WithRules(c.Rules()))
@@ -13,8 +13,9 @@
 // loopback, and a TCP forwarder publishes it on a host port, as
 // docker-proxy does. A client that follows the advertised names fails; one
 // that dials through the rules from Rules reaches every broker. Options
-// that cannot apply (Brokers(0), a topic without partitions, a pattern
-// that is not host:port) make Start fail with an error that names them.
+// that cannot apply (WithBrokers(0), a topic without partitions, a pattern
+// that is not host:port) make Start fail with an error that names them; a
+// nil option is ignored, and their order does not matter.
 package kafkatest
 
 import (
@@ -54,39 +55,61 @@ type config struct {
 	topics    map[string]int32
 	order     []string
 	kfakeOpts []kfake.Opt
-	// publishBase is PublishPorts' base, checked against n; -1 without it.
+	// publishBase is WithPublishPorts' base, checked against n; -1 without it.
 	publishBase int
+	given       map[string]any // single-valued options given, with their value
 }
 
-// Option configures Start. An option that cannot apply returns an error,
-// which Start reports.
+// setOnce records the value of a single-valued option; giving it again with
+// another value is an error, since the order of options would decide.
+func (c *config) setOnce(name string, v any) error {
+	if old, ok := c.given[name]; ok {
+		if old != v {
+			return fmt.Errorf("kafkatest: %s given twice with different values: options apply in any order, so give it once", name)
+		}
+		return nil
+	}
+	if c.given == nil {
+		c.given = map[string]any{}
+	}
+	c.given[name] = v
+	return nil
+}
+
+// Option configures Start. A nil Option is ignored. The order of options
+// never matters: an option that sets one value may be given again only
+// with the same value, WithPublish and WithPublishPorts exclude each
+// other, and topics are created in the order given. An option that cannot
+// apply makes Start fail with an error that names it.
 type Option func(*config) error
 
-// Opt is the former name of Option.
-//
-// Deprecated: use Option; Opt remains so that code written for it compiles.
-type Opt = Option
-
-// maxBrokers bounds Brokers: every broker costs a listener and a forwarder.
+// maxBrokers bounds WithBrokers: every broker costs a listener and a
+// forwarder.
 const maxBrokers = 64
 
-// Brokers sets the number of brokers (default 3), from 1 to 64.
-func Brokers(n int) Option {
+// WithBrokers sets the number of brokers, from 1 to 64. Default: 3.
+func WithBrokers(n int) Option {
 	return func(c *config) error {
 		if n < 1 || n > maxBrokers {
-			return fmt.Errorf("kafkatest: Brokers(%d): the number of brokers must be from 1 to %d", n, maxBrokers)
+			return fmt.Errorf("kafkatest: WithBrokers(%d): the number of brokers must be from 1 to %d", n, maxBrokers)
+		}
+		if err := c.setOnce("WithBrokers", n); err != nil {
+			return err
 		}
 		c.n = n
 		return nil
 	}
 }
 
-// Advertise sets the address broker i (1-based) advertises; the default is
-// "kafka-{i}:29092". A "{id}" in the pattern is replaced by i. The pattern
-// must be a host:port with a numeric port.
-func Advertise(pattern string) Option {
+// WithAdvertise sets the address broker i (1-based) advertises. A "{id}" in
+// the pattern is replaced by i. The pattern must be a host:port with a
+// numeric port. Default: "kafka-{id}:29092".
+func WithAdvertise(pattern string) Option {
 	return func(c *config) error {
-		if err := checkPattern("Advertise", pattern, false); err != nil {
+		if err := checkPattern("WithAdvertise", pattern, false); err != nil {
+			return err
+		}
+		if err := c.setOnce("WithAdvertise", pattern); err != nil {
 			return err
 		}
 		c.advertise = expander(pattern)
@@ -94,11 +117,14 @@ func Advertise(pattern string) Option {
 	}
 }
 
-// Listen sets where broker i (1-based) really listens (default
-// "127.0.0.1:0"). A "{id}" in the pattern is replaced by i.
-func Listen(pattern string) Option {
+// WithListen sets where broker i (1-based) really listens. A "{id}" in the
+// pattern is replaced by i. Default: "127.0.0.1:0".
+func WithListen(pattern string) Option {
 	return func(c *config) error {
-		if err := checkPattern("Listen", pattern, true); err != nil {
+		if err := checkPattern("WithListen", pattern, true); err != nil {
+			return err
+		}
+		if err := c.setOnce("WithListen", pattern); err != nil {
 			return err
 		}
 		c.listen = expander(pattern)
@@ -106,57 +132,67 @@ func Listen(pattern string) Option {
 	}
 }
 
-// Publish sets the published (forwarded) address of broker i (1-based),
-// default "127.0.0.1:0". A "{id}" is replaced by i; use "" to publish nothing.
-func Publish(pattern string) Option {
+// WithPublish sets the published (forwarded) address of broker i
+// (1-based). A "{id}" is replaced by i; "" publishes nothing. It excludes
+// WithPublishPorts. Default: "127.0.0.1:0".
+func WithPublish(pattern string) Option {
 	return func(c *config) error {
 		if pattern != "" {
-			if err := checkPattern("Publish", pattern, true); err != nil {
+			if err := checkPattern("WithPublish", pattern, true); err != nil {
 				return err
 			}
 		}
+		if err := c.setOnce("WithPublish", pattern); err != nil {
+			return err
+		}
 		c.publish = expander(pattern)
-		c.publishBase = -1
 		return nil
 	}
 }
 
-// PublishPorts publishes broker i on 127.0.0.1:base+i. Start refuses a base
-// that puts a broker's port outside 1-65535.
-func PublishPorts(base int) Option {
+// WithPublishPorts publishes broker i on 127.0.0.1:base+i. Start refuses a
+// base that puts a broker's port outside 1-65535. It excludes WithPublish.
+// Default: WithPublish's default, a port the kernel picks.
+func WithPublishPorts(base int) Option {
 	return func(c *config) error {
 		if base < 0 {
-			return fmt.Errorf("kafkatest: PublishPorts(%d): the base port must not be negative", base)
+			return fmt.Errorf("kafkatest: WithPublishPorts(%d): the base port must not be negative", base)
 		}
-		c.publish = func(i int) string { return "127.0.0.1:" + strconv.Itoa(base+i) }
+		if err := c.setOnce("WithPublishPorts", base); err != nil {
+			return err
+		}
 		c.publishBase = base
 		return nil
 	}
 }
 
-// TLS makes the brokers speak TLS with the given server config (not nil).
-func TLS(cfg *tls.Config) Option {
+// WithTLS makes the brokers speak TLS with the given server config (not
+// nil). Default: plaintext.
+func WithTLS(cfg *tls.Config) Option {
 	return func(c *config) error {
 		if cfg == nil {
-			return errors.New("kafkatest: TLS(nil): a TLS option needs a server config")
+			return errors.New("kafkatest: WithTLS(nil): a TLS option needs a server config")
+		}
+		if err := c.setOnce("WithTLS", cfg); err != nil {
+			return err
 		}
 		c.tls = cfg
 		return nil
 	}
 }
 
-// Topic creates a topic with the given number of partitions (at least 1).
-// Each name may be given once.
-func Topic(name string, partitions int32) Option {
+// WithTopic creates a topic with the given number of partitions (at least
+// 1). Each name may be given once. Default: no topics.
+func WithTopic(name string, partitions int32) Option {
 	return func(c *config) error {
 		if name == "" {
-			return errors.New("kafkatest: Topic: empty topic name")
+			return errors.New("kafkatest: WithTopic: empty topic name")
 		}
 		if partitions < 1 {
-			return fmt.Errorf("kafkatest: Topic(%q, %d): a topic needs at least 1 partition", name, partitions)
+			return fmt.Errorf("kafkatest: WithTopic(%q, %d): a topic needs at least 1 partition", name, partitions)
 		}
 		if _, dup := c.topics[name]; dup {
-			return fmt.Errorf("kafkatest: Topic(%q): topic given twice", name)
+			return fmt.Errorf("kafkatest: WithTopic(%q): topic given twice", name)
 		}
 		if c.topics == nil {
 			c.topics = map[string]int32{}
@@ -167,13 +203,54 @@ func Topic(name string, partitions int32) Option {
 	}
 }
 
-// Kfake passes options through to kfake.NewCluster.
-func Kfake(opts ...kfake.Opt) Option {
+// WithKfake passes options through to kfake.NewCluster, after the ones
+// Start sets itself, in the order given. Default: none.
+func WithKfake(opts ...kfake.Opt) Option {
 	return func(c *config) error {
 		c.kfakeOpts = append(c.kfakeOpts, opts...)
 		return nil
 	}
 }
+
+// Brokers is the former name of WithBrokers.
+//
+// Deprecated: use WithBrokers.
+func Brokers(n int) Option { return WithBrokers(n) }
+
+// Advertise is the former name of WithAdvertise.
+//
+// Deprecated: use WithAdvertise.
+func Advertise(pattern string) Option { return WithAdvertise(pattern) }
+
+// Listen is the former name of WithListen.
+//
+// Deprecated: use WithListen.
+func Listen(pattern string) Option { return WithListen(pattern) }
+
+// Publish is the former name of WithPublish.
+//
+// Deprecated: use WithPublish.
+func Publish(pattern string) Option { return WithPublish(pattern) }
+
+// PublishPorts is the former name of WithPublishPorts.
+//
+// Deprecated: use WithPublishPorts.
+func PublishPorts(base int) Option { return WithPublishPorts(base) }
+
+// TLS is the former name of WithTLS.
+//
+// Deprecated: use WithTLS.
+func TLS(cfg *tls.Config) Option { return WithTLS(cfg) }
+
+// Topic is the former name of WithTopic.
+//
+// Deprecated: use WithTopic.
+func Topic(name string, partitions int32) Option { return WithTopic(name, partitions) }
+
+// Kfake is the former name of WithKfake.
+//
+// Deprecated: use WithKfake.
+func Kfake(opts ...kfake.Opt) Option { return WithKfake(opts...) }
 
 // checkPattern reports a pattern that is not a host:port once "{id}" is
 // replaced; port 0 is allowed where the kernel may pick one (listen).
@@ -211,14 +288,21 @@ func Start(opts ...Option) (*Cluster, error) {
 	}
 	for _, o := range opts {
 		if o == nil {
-			return nil, errors.New("kafkatest: Start: nil option")
+			continue
 		}
 		if err := o(c); err != nil {
 			return nil, err
 		}
 	}
-	if c.publishBase >= 0 && c.publishBase+c.n > 65535 {
-		return nil, fmt.Errorf("kafkatest: PublishPorts(%d): broker %d would be published on port %d, above 65535", c.publishBase, c.n, c.publishBase+c.n)
+	if c.publishBase >= 0 {
+		if _, both := c.given["WithPublish"]; both {
+			return nil, errors.New("kafkatest: WithPublish and WithPublishPorts both given: each sets the published addresses, give one")
+		}
+		if c.publishBase+c.n > 65535 {
+			return nil, fmt.Errorf("kafkatest: WithPublishPorts(%d): broker %d would be published on port %d, above 65535", c.publishBase, c.n, c.publishBase+c.n)
+		}
+		base := c.publishBase
+		c.publish = func(i int) string { return "127.0.0.1:" + strconv.Itoa(base+i) }
 	}
 	cl := &Cluster{}
 	next := 0

@@ -14,7 +14,7 @@ import (
 )
 
 func TestClusterAdvertisesNamesBehindForwarders(t *testing.T) {
-	c, err := Start(Brokers(2), Advertise("b-{id}.invalid:9092"), Topic("t", 3))
+	c, err := Start(WithBrokers(2), WithAdvertise("b-{id}.invalid:9092"), WithTopic("t", 3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,48 +100,76 @@ func TestForwarderClosesConnections(t *testing.T) {
 
 func TestStartReportsOptionErrors(t *testing.T) {
 	for _, tc := range []struct {
-		opt  Option
+		opts []Option
 		want string
 	}{
-		{Brokers(0), "Brokers(0): the number of brokers must be from 1 to 64"},
-		{Brokers(-2), "Brokers(-2)"},
-		{Brokers(65), "Brokers(65)"},
-		{Topic("t", 0), `Topic("t", 0): a topic needs at least 1 partition`},
-		{Topic("", 1), "empty topic name"},
-		{Advertise("kafka-{id}"), `Advertise("kafka-{id}"): want host:port`},
-		{Advertise("kafka-{id}:0"), "port 0 cannot be advertised"},
-		{Advertise(":9092"), "empty host"},
-		{Listen("127.0.0.1:http"), `port "http" is not a number`},
-		{Publish("127.0.0.1:70000"), `port "70000"`},
-		{PublishPorts(-1), "PublishPorts(-1)"},
-		{PublishPorts(65534), "broker 3 would be published on port 65537"},
-		{TLS(nil), "TLS(nil)"},
-		{nil, "nil option"},
+		{[]Option{WithBrokers(0)}, "WithBrokers(0): the number of brokers must be from 1 to 64"},
+		{[]Option{WithBrokers(-2)}, "WithBrokers(-2)"},
+		{[]Option{WithBrokers(65)}, "WithBrokers(65)"},
+		{[]Option{WithTopic("t", 0)}, `WithTopic("t", 0): a topic needs at least 1 partition`},
+		{[]Option{WithTopic("", 1)}, "empty topic name"},
+		{[]Option{WithAdvertise("kafka-{id}")}, `WithAdvertise("kafka-{id}"): want host:port`},
+		{[]Option{WithAdvertise("kafka-{id}:0")}, "port 0 cannot be advertised"},
+		{[]Option{WithAdvertise(":9092")}, "empty host"},
+		{[]Option{WithListen("127.0.0.1:http")}, `port "http" is not a number`},
+		{[]Option{WithPublish("127.0.0.1:70000")}, `port "70000"`},
+		{[]Option{WithPublishPorts(-1)}, "WithPublishPorts(-1)"},
+		{[]Option{WithPublishPorts(65534)}, "broker 3 would be published on port 65537"},
+		{[]Option{WithPublishPorts(65530), WithBrokers(6)}, "broker 6 would be published on port 65536"},
+		{[]Option{WithTLS(nil)}, "WithTLS(nil)"},
+		{[]Option{WithTopic("t", 1), WithTopic("t", 2)}, `WithTopic("t"): topic given twice`},
+		{[]Option{WithBrokers(1), WithBrokers(2)}, "WithBrokers given twice with different values"},
+		{[]Option{WithAdvertise("a-{id}:1"), WithAdvertise("b-{id}:1")}, "WithAdvertise given twice"},
+		{[]Option{WithPublish(""), WithPublishPorts(20000)}, "WithPublish and WithPublishPorts both given"},
 	} {
-		c, err := Start(tc.opt)
-		if err == nil {
-			c.Close()
-			t.Errorf("%s: Start succeeded", tc.want)
-			continue
+		// In either order.
+		for _, opts := range [][]Option{tc.opts, {tc.opts[len(tc.opts)-1], tc.opts[0]}} {
+			c, err := Start(opts...)
+			if err == nil {
+				c.Close()
+				t.Errorf("%s: Start succeeded", tc.want)
+				continue
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "kafkatest: ") {
+				t.Errorf("error %q, want it to contain %q", err, tc.want)
+			}
 		}
-		if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "kafkatest: ") {
-			t.Errorf("error %q, want it to contain %q", err, tc.want)
-		}
-	}
-	if _, err := Start(Topic("t", 1), Topic("t", 2)); err == nil || !strings.Contains(err.Error(), `Topic("t"): topic given twice`) {
-		t.Errorf("duplicate topic: %v", err)
 	}
 }
 
-func TestDeprecatedOptStillWorks(t *testing.T) {
-	// Code written against the old name keeps compiling and working.
-	opts := []Opt{Brokers(1), Publish("")}
-	c, err := Start(opts...)
+// A nil option is ignored; the order of options does not change the
+// cluster; the same value twice is no conflict.
+func TestOptionContract(t *testing.T) {
+	orders := [][]Option{
+		{nil, WithBrokers(2), WithAdvertise("b-{id}.invalid:9092"), WithPublish(""), WithTopic("t", 2), WithBrokers(2)},
+		{WithTopic("t", 2), WithPublish(""), nil, WithAdvertise("b-{id}.invalid:9092"), WithBrokers(2)},
+	}
+	for i, opts := range orders {
+		c, err := Start(opts...)
+		if err != nil {
+			t.Fatalf("order %d: %v", i, err)
+		}
+		if len(c.Brokers) != 2 || c.Brokers[1].Advertised != "b-2.invalid:9092" || c.Brokers[0].Published != "" {
+			t.Errorf("order %d: brokers %+v", i, c.Brokers)
+		}
+		c.Close()
+	}
+}
+
+func TestDeprecatedNamesStillWork(t *testing.T) {
+	// Code written against the old names keeps compiling and working.
+	c, err := Start(Brokers(1), Publish(""), Advertise("old-{id}:1"), Listen("127.0.0.1:0"), Topic("t", 1), Kfake())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if len(c.Brokers) != 1 || c.Brokers[0].Published != "" || c.Brokers[0].Advertised != "kafka-1:29092" {
+	if len(c.Brokers) != 1 || c.Brokers[0].Published != "" || c.Brokers[0].Advertised != "old-1:1" {
 		t.Errorf("brokers %+v", c.Brokers)
+	}
+	if _, err := Start(TLS(nil)); err == nil || !strings.Contains(err.Error(), "WithTLS(nil)") {
+		t.Errorf("TLS(nil): %v", err)
+	}
+	if _, err := Start(PublishPorts(-1)); err == nil || !strings.Contains(err.Error(), "WithPublishPorts(-1)") {
+		t.Errorf("PublishPorts(-1): %v", err)
 	}
 }
