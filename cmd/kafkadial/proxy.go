@@ -217,7 +217,7 @@ func (c *cli) newProxyServer(f *proxyFlags) (*proxyServer, error) {
 	p, err := proxy.New(boot[0], s.d, popts...)
 	if err != nil {
 		s.close()
-		return nil, err
+		return nil, errors.New(optionFlags.Replace(strings.TrimPrefix(err.Error(), "proxy: ")))
 	}
 	s.p = p
 	return s, nil
@@ -245,7 +245,7 @@ func (s *proxyServer) run(ctx context.Context, hup <-chan os.Signal) int {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return exitOK // stopped while starting
 		}
-		s.c.errorf("proxy: %v", err)
+		s.c.errorf("proxy: %s", strings.TrimPrefix(err.Error(), "proxy: "))
 		if h := startHint(err); h != "" {
 			fmt.Fprintf(s.c.stderr, "  hint: %s\n", h)
 		}
@@ -264,7 +264,7 @@ func (s *proxyServer) run(ctx context.Context, hup <-chan os.Signal) int {
 		select {
 		case err := <-done:
 			if err != nil {
-				s.c.errorf("proxy: %v", err)
+				s.c.errorf("proxy: %s", strings.TrimPrefix(err.Error(), "proxy: "))
 				return exitProblem
 			}
 			s.log.Info("kafkadial proxy: stopped")
@@ -355,6 +355,15 @@ func routeText(rt dialer.Route, err error, strict bool) string {
 	}
 	return b.String()
 }
+
+// optionFlags names, in the proxy's errors, the flag that set an option.
+var optionFlags = strings.NewReplacer(
+	"WithListen", "--listen",
+	"WithPortBase", "--port-base",
+	"WithMaxFrame", "--max-frame",
+	"WithTimeout", "--timeout",
+	"WithTLS", "--listen-cert",
+)
 
 // startHint says what to do about an error of Start.
 func startHint(err error) string {
