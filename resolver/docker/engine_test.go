@@ -141,8 +141,8 @@ func TestEngineResolve(t *testing.T) {
 			rt.Detail != fmt.Sprintf("docker container %s (%s) by alias", name, c1[:12]) {
 			t.Fatalf("Route = %+v, %v", rt, err)
 		}
-		if got := r.RouteRule("kafka-1:29092"); got != fmt.Sprintf("docker container %s (%s) by alias", name, c1[:12]) {
-			t.Fatalf("RouteRule = %q", got)
+		if _, got, err := r.ResolveDetail(context.Background(), "kafka-1:29092"); err != nil || got != fmt.Sprintf("docker container %s (%s) by alias", name, c1[:12]) {
+			t.Fatalf("ResolveDetail = %q, %v", got, err)
 		}
 		_, err = d.DialContext(context.Background(), "tcp", "nosuch-kafka:29092")
 		if !errors.Is(err, dialer.ErrNoRoute) {

@@ -1,16 +1,23 @@
 package docker
 
 import (
-	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 )
 
-// ErrClosed is returned by a Resolver after Close.
-var ErrClosed = errors.New("docker: resolver closed")
+// ErrClosed is returned by a Resolver after Close. It matches net.ErrClosed
+// with errors.Is.
+var ErrClosed error = &closedError{"docker: resolver closed"}
+
+// closedError is an ErrClosed that errors.Is matches with net.ErrClosed.
+type closedError struct{ msg string }
+
+func (e *closedError) Error() string        { return e.msg }
+func (e *closedError) Is(target error) bool { return target == net.ErrClosed }
 
 // StoppedError: the name belongs to a container that is not running.
 type StoppedError struct {
@@ -96,10 +103,13 @@ func (e *EngineError) Error() string {
 func (e *EngineError) Unwrap() error { return e.Err }
 
 // clean makes text from outside (a name asked for, a container's alias)
-// safe to print: control bytes and invalid UTF-8 become Go escapes.
+// safe to print: control characters, line and paragraph separators
+// (U+2028, U+2029) and invalid UTF-8 become Go escapes. It is this
+// module's copy of the core's internal/safetext.Printable, which it may
+// not import; TestCleanInStep keeps the two in step.
 func clean(s string) string {
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == utf8.RuneError || (r >= 0x80 && r < 0xa0) {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
 			q := strconv.Quote(s)
 			return q[1 : len(q)-1]
 		}

@@ -29,7 +29,7 @@ func Example() {
 	// Hand d to a client: franzdial.Opt(d), saramadial.Configure(cfg, d),
 	// kafkagodial.Transport(d). Or explain a route:
 	rt, err := d.Route("kafka-3:29092")
-	fmt.Println(rt.Target, r.RouteRule("kafka-3:29092"), err)
+	fmt.Println(rt.Target, rt.Detail, err) // Detail: "docker container kafka-3 (3f2a1c9d4e5b) by alias"
 }
 
 // Docker Desktop, rootless and remote engines: only published ports are

@@ -24,7 +24,9 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// Option configures New.
+// Option configures New. A nil Option is ignored, and the order of options
+// does not matter; New reports a bad value with an error naming the
+// option.
 type Option func(*config) error
 
 type config struct {
@@ -42,7 +44,7 @@ type config struct {
 func WithHost(host string) Option {
 	return func(c *config) error {
 		if strings.TrimSpace(host) == "" {
-			return errors.New("docker: WithHost(\"\")")
+			return errors.New("docker: WithHost: empty engine address")
 		}
 		c.host = host
 		return nil
@@ -60,13 +62,10 @@ func WithPublishedOnly() Option {
 }
 
 // WithLogger logs the resolver's view of the engine: lost and regained
-// connections at Warn and Info, each event applied at Debug. Default: no
-// logging.
+// connections at Warn and Info, each event applied at Debug. Default (and
+// with nil): discard.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
-		if l == nil {
-			return errors.New("docker: WithLogger(nil)")
-		}
 		c.log = l
 		return nil
 	}
@@ -109,6 +108,9 @@ type Resolver struct {
 func New(ctx context.Context, opts ...Option) (*Resolver, error) {
 	c := config{getenv: os.Getenv}
 	for _, o := range opts {
+		if o == nil {
+			continue
+		}
 		if err := o(&c); err != nil {
 			return nil, err
 		}
@@ -305,52 +307,21 @@ func (r *Resolver) answer(e *entry, port int) ([]string, error) {
 	return out, nil
 }
 
-// Answer is what Lookup found.
-type Answer struct {
-	Container Container
-	MatchedBy string   // id, name, alias, hostname, compose service, address
-	Addrs     []string // as Resolve returns them
-}
-
-// Lookup is Resolve that also says which container answered and how the
-// name matched it, for explaining a route. It makes no engine call.
-func (r *Resolver) Lookup(ctx context.Context, hostport string) (*Answer, error) {
-	e, level, p, err := r.findAddr(hostport)
-	if err != nil {
-		return nil, err
-	}
-	addrs, err := r.answer(e, p)
-	if err != nil {
-		return nil, err
-	}
-	return &Answer{Container: e.c, MatchedBy: levelNames[level], Addrs: addrs}, nil
-}
-
 // ResolveDetail is Resolve that also says which container answered and
 // how the name matched it ("docker container kafka-3 (3f2a1c9d4e5b) by
 // alias"): it makes *Resolver a dialer.DetailResolver, so that
-// dialer.Route reports it as Route.Detail and dial errors name it.
+// dialer.Route reports it as Route.Detail and dial errors name it. It
+// makes no engine call.
 func (r *Resolver) ResolveDetail(ctx context.Context, hostport string) ([]string, string, error) {
-	a, err := r.Lookup(ctx, hostport)
+	e, level, p, err := r.findAddr(hostport)
 	if err != nil {
 		return nil, "", err
 	}
-	return a.Addrs, a.describe(), nil
-}
-
-func (a *Answer) describe() string {
-	return fmt.Sprintf("docker container %s (%s) by %s", clean(a.Container.Name), a.Container.ShortID(), a.MatchedBy)
-}
-
-// RouteRule describes, for dialer.Route, who answers for hostport: "docker
-// container kafka-3 (3f2a1c9d4e5b) by alias", or "" when no container
-// does.
-func (r *Resolver) RouteRule(hostport string) string {
-	a, err := r.Lookup(context.Background(), hostport)
+	addrs, err := r.answer(e, p)
 	if err != nil {
-		return ""
+		return nil, "", err
 	}
-	return a.describe()
+	return addrs, fmt.Sprintf("docker container %s (%s) by %s", clean(e.c.Name), e.c.ShortID(), levelNames[level]), nil
 }
 
 // LookupHost returns the addresses of the container named host on each of

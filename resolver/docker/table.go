@@ -16,18 +16,21 @@ import (
 // reported it at its last event. Slices and maps are shared: read them, do
 // not change them.
 type Container struct {
-	ID          string            `json:"id"`
-	Name        string            `json:"name"` // without the leading "/"
-	Image       string            `json:"image"`
-	Hostname    string            `json:"hostname"`
-	State       string            `json:"state"`             // running, exited, created, paused, restarting, dead
-	Service     string            `json:"service,omitempty"` // compose service (label com.docker.compose.service)
-	Project     string            `json:"project,omitempty"` // compose project (label com.docker.compose.project)
-	NetworkMode string            `json:"network_mode,omitempty"`
-	Env         []string          `json:"env,omitempty"`
-	Labels      map[string]string `json:"labels,omitempty"`
-	Networks    []Network         `json:"networks"` // sorted by name
-	Ports       []Port            `json:"ports"`    // TCP ports, exposed or published, sorted
+	ID          string `json:"id"`
+	Name        string `json:"name"` // without the leading "/"
+	Image       string `json:"image"`
+	Hostname    string `json:"hostname"`
+	State       string `json:"state"`             // running, exited, created, paused, restarting, dead
+	Service     string `json:"service,omitempty"` // compose service (label com.docker.compose.service)
+	Project     string `json:"project,omitempty"` // compose project (label com.docker.compose.project)
+	NetworkMode string `json:"network_mode,omitempty"`
+	// Env is the container's environment. It often holds secrets, so it
+	// never goes into JSON (a Snapshot marshalled for a report or a log
+	// leaves it out).
+	Env      []string          `json:"-"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Networks []Network         `json:"networks"` // sorted by name
+	Ports    []Port            `json:"ports"`    // TCP ports, exposed or published, sorted
 	// Entrypoint and Cmd are what the container runs (the image's
 	// defaults where the container sets none).
 	Entrypoint []string `json:"entrypoint,omitempty"`

@@ -126,15 +126,15 @@ func TestResolveMatches(t *testing.T) {
 	if got, err := r.Resolve(context.Background(), "kafka-3:7000"); err != nil || !reflect.DeepEqual(got, []string{"198.18.2.9:7000", "198.18.1.4:7000"}) {
 		t.Errorf("7000: %v, %v", got, err)
 	}
-	a, err := r.Lookup(context.Background(), "Kafka-3:29092")
-	if err != nil || a.MatchedBy != "alias" || a.Container.Name != "proj-kafka-3-1" || a.Container.Service != "kafka-3" {
-		t.Errorf("Lookup = %+v, %v", a, err)
+	if _, detail, err := r.ResolveDetail(context.Background(), "Kafka-3:29092"); err != nil || detail != "docker container proj-kafka-3-1 (3f2a1c9d4e5b) by alias" {
+		t.Errorf("ResolveDetail(Kafka-3) = %q, %v", detail, err)
 	}
-	if got := r.RouteRule("broker3:29092"); got != "docker container proj-kafka-3-1 (3f2a1c9d4e5b) by hostname" {
-		t.Errorf("RouteRule = %q", got)
+	if _, detail, err := r.ResolveDetail(context.Background(), "broker3:29092"); err != nil || detail != "docker container proj-kafka-3-1 (3f2a1c9d4e5b) by hostname" {
+		t.Errorf("ResolveDetail(broker3) = %q, %v", detail, err)
 	}
-	if got := r.RouteRule("nosuch:1"); got != "" {
-		t.Errorf("RouteRule(nosuch) = %q", got)
+	var dnsErr *net.DNSError
+	if _, detail, err := r.ResolveDetail(context.Background(), "nosuch:1"); detail != "" || !errors.As(err, &dnsErr) || !dnsErr.IsNotFound {
+		t.Errorf("ResolveDetail(nosuch) = %q, %v", detail, err)
 	}
 	ports := r.Snapshot().Containers[0].Ports
 	if len(ports) != 3 || ports[0].Port != 9092 || ports[1].Port != 9093 || ports[1].Random || ports[2].Port != 29092 || !ports[2].Random ||
