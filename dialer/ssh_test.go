@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kafkadial/kafkadial/hop/ssh"
 	"github.com/kafkadial/kafkadial/internal/testnet"
 	"github.com/kafkadial/kafkadial/internal/testpeers"
 )
@@ -157,7 +158,7 @@ func TestSSHConnDeadlines(t *testing.T) {
 	c.SetReadDeadline(time.Time{})
 	errc := make(chan error, 1)
 	go func() { _, err := c.Read(make([]byte, 1)); errc <- err }()
-	time.Sleep(50 * time.Millisecond)
+	testnet.WaitBlocked(t, "streamconn.(*Conn).Read")
 	c.SetDeadline(time.Unix(1, 0))
 	select {
 	case err := <-errc:
@@ -570,5 +571,73 @@ func TestSSHCredentialsMasked(t *testing.T) {
 	_, err = d.Dial("tcp", "x:1")
 	if err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("dial error %v: want an error without the password", err)
+	}
+}
+
+// A Builder the caller makes is the caller's: dialer.Check and two
+// dialers can use one, no dialer closes its hops, and only the Builder's
+// own Close ends them (as an http.Client never closes a shared
+// Transport).
+func TestSSHBuilderSharedByCheckAndDialers(t *testing.T) {
+	s := testpeers.StartSSHD(t)
+	echo := echoServer(t, nil)
+	cfg := hopWriteFile(t, "ssh_config", sshBastionConfig(s, fmt.Sprintf("  IdentityFile %s\n  UserKnownHostsFile %s\n", s.Key, s.KnownHosts(t))))
+	home := t.TempDir()
+	b := ssh.NewBuilder(ssh.WithConfigFile(cfg), ssh.WithGetenv(func(k string) string { return map[string]string{"HOME": home}[k] }))
+	defer b.Close()
+	opts := []Option{WithScheme("ssh", b), WithRules("echo:7 => " + echo + " via ssh://bastion")}
+	dial := func(d *Dialer) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return d.DialContext(ctx, "tcp", "echo:7")
+	}
+
+	fs, err := Check(opts...)
+	if err != nil || len(fs) != 0 {
+		t.Fatalf("Check: %v %v", fs, err)
+	}
+	d1, err := New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, err := dial(d1)
+	if err != nil {
+		t.Fatalf("a dial after Check: %v", err)
+	}
+	hopRoundTrip(t, c1, "after Check")
+
+	d2, err := New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := dial(d2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Closing one dialer leaves the other's hops, and both conns, alone.
+	d1.Close()
+	hopRoundTrip(t, c2, "d2 after d1.Close")
+	hopRoundTrip(t, c1, "d1's conn after d1.Close")
+	c3, err := dial(d2)
+	if err != nil {
+		t.Fatalf("a dial of d2 after d1.Close: %v", err)
+	}
+	hopRoundTrip(t, c3, "a new conn of d2")
+	d2.Close()
+	hopRoundTrip(t, c3, "d2's conn after d2.Close")
+
+	// The Builder's own Close ends its connections; a dialer still using
+	// it then fails with an error matching net.ErrClosed.
+	d3, err := New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d3.Close()
+	b.Close()
+	if _, err := dial(d3); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("a dial through a closed Builder's hop: %v, want net.ErrClosed", err)
+	}
+	if _, err := New(opts...); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("New with a closed Builder: %v, want net.ErrClosed", err)
 	}
 }

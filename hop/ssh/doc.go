@@ -26,12 +26,16 @@
 //
 // Connections it returns support read and write deadlines and CloseWrite,
 // which x/crypto/ssh's channels do not (sarama fails every request on a
-// conn without deadlines); NewChannelConn gives the same to any stream
-// channel, and package github.com/kafkadial/kafkadial/hop/streamconn to any
+// conn without deadlines); package
+// github.com/kafkadial/kafkadial/hop/streamconn gives the same to any
 // tunnelled stream. When the SSH connection under a conn fails, reads report why
 // instead of a clean end of stream. Keepalives (ServerAliveInterval, 15s by
 // default) end a connection to a bastion that stops answering.
 //
 // A dialer builds ssh:// hops with a Builder, which reads ssh_config once
 // and shares one connection per user@host:port and path among all rules.
+// Who builds a hop closes it: a Builder you make and give to
+// dialer.WithScheme is yours to Close once its dialers are done (they never
+// close it); the Builder a dialer makes for itself, when given none, closes
+// with the dialer.
 package ssh

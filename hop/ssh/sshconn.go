@@ -9,26 +9,15 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 )
 
-// NewChannelConn returns a net.Conn over ch, an SSH channel that carries a
-// byte stream (direct-tcpip, or a session's stdin/stdout), with what
-// x/crypto/ssh's channels lack (sarama fails every request on "deadline
-// not supported"): read and write deadlines (a Read or Write that passes
-// its deadline fails with an error whose Timeout() is true, and a Write
-// interrupted so closes the conn) and CloseWrite (SSH EOF). local and
-// remote are what LocalAddr and RemoteAddr report. lost, when not nil, is
-// asked at the end of the stream: a non-nil error it returns (the SSH
-// connection under the channel failed) is reported instead of io.EOF.
-//
-// The conn is a [streamconn.Conn]; the channel's stderr is drained so it
-// never stalls the window.
-func NewChannelConn(ch gossh.Channel, local, remote net.Addr, lost func() error) net.Conn {
-	return newChannelConn(ch, local, remote, lost)
-}
-
 // errTargetClosed is a Write's error when the target closed the channel
 // while the SSH connection is fine.
 var errTargetClosed = errors.New("broken pipe: the target closed the connection")
 
+// newChannelConn returns a net.Conn over ch, an SSH channel that carries a
+// byte stream, with read and write deadlines and CloseWrite (SSH EOF),
+// which x/crypto/ssh's channels lack. lost, when not nil, is asked at the
+// end of the stream: a non-nil error it returns (the SSH connection under
+// the channel failed) is reported instead of io.EOF.
 func newChannelConn(ch gossh.Channel, local, remote net.Addr, lost func() error) *streamconn.Conn {
 	if lost == nil {
 		lost = func() error { return nil }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kafkadial/kafkadial/hop/streamconn"
+	"github.com/kafkadial/kafkadial/internal/testnet"
 )
 
 // tcpPair returns the two ends of a real loopback TCP connection: the
@@ -224,7 +225,7 @@ func testClose(t *testing.T, mode streamconn.Options) {
 		_, err := c.Read(make([]byte, 1))
 		errc <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	testnet.WaitBlocked(t, "streamconn.(*Conn).Read")
 	if err := c.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
@@ -278,7 +279,7 @@ func TestWriteDeadlineMovedIntoThePast(t *testing.T) {
 			_, err := c.Write(make([]byte, 8<<20))
 			errc <- err
 		}()
-		time.Sleep(100 * time.Millisecond)
+		testnet.WaitBlocked(t, "streamconn.(*Conn).Write")
 		select {
 		case err := <-errc:
 			t.Fatalf("write to a peer that does not read returned: %v", err)
