@@ -451,31 +451,3 @@ func TestComposeLayoutCases(t *testing.T) {
 		})
 	}
 }
-
-// TestDockerAdviceRewrite: rules from-docker rewrites from-compose's
-// advice to publish a port into docker run's words, whichever form the
-// advice takes.
-func TestDockerAdviceRewrite(t *testing.T) {
-	dir := t.TempDir()
-	f := writeFile(t, dir, "compose.yaml", svc("a", "PLAINTEXT://a:29092", "PLAINTEXT://:29092", `ports: []`)+
-		svcBody("b", "PLAINTEXT://b:29092", "PLAINTEXT://:29092", `ports: []`))
-	p, _, err := loadCompose(t.Context(), composeOptions{files: []string{f}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := deriveRules(p, deriveOptions{target: "127.0.0.1"})
-	var notes []string
-	for _, s := range res.Services {
-		for _, l := range s.Listeners {
-			notes = append(notes, composePortsAdvice.ReplaceAllString(l.Note, `(docker run -p 127.0.0.1::$1, or compose ports: ["$1"])`))
-		}
-	}
-	if len(notes) != 2 {
-		t.Fatalf("notes %q", notes)
-	}
-	for _, n := range notes {
-		if !strings.HasSuffix(n, `publish it (docker run -p 127.0.0.1::29092, or compose ports: ["29092"])`) {
-			t.Errorf("note %q", n)
-		}
-	}
-}

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -480,48 +479,4 @@ func TestComposeJSON(t *testing.T) {
 		ls[1].Name != "PLAINTEXT_HOST" || !ls[1].Reachable || ls[1].ContainerPort != 19092 || ls[1].Protocol != "PLAINTEXT" {
 		t.Errorf("listeners %+v", ls)
 	}
-}
-
-func FuzzListeners(f *testing.F) {
-	for _, s := range []string{"PLAINTEXT://kafka:29092,PLAINTEXT_HOST://localhost:9092", "SSL://[::1]:9093", "X://:1,", "://a:1", "A://a", "A://a:99999", "A://[::1:1"} {
-		f.Add(s, "PLAINTEXT:PLAINTEXT,X:SSL")
-	}
-	f.Fuzz(func(t *testing.T, listeners, protoMap string) {
-		ls, err := parseListeners("L", listeners)
-		if err == nil {
-			for _, l := range ls {
-				if l.name == "" || l.port < 0 || l.port > 65535 {
-					t.Fatalf("accepted %+v from %q", l, listeners)
-				}
-			}
-		}
-		m, err := parseProtocolMap("M", protoMap)
-		if err == nil {
-			for k, v := range m {
-				if k == "" || defaultProtocols[v] == "" {
-					t.Fatalf("accepted %q:%q from %q", k, v, protoMap)
-				}
-			}
-		}
-	})
-}
-
-// memFiles is a host file system held in memory, keyed by path.
-type memFiles map[string]string
-
-func (m memFiles) readProps(path string) (map[string]prop, error) {
-	s, ok := m[path]
-	if !ok {
-		return nil, fs.ErrNotExist
-	}
-	return parseProps([]byte(s))
-}
-
-func (m memFiles) isDir(path string) bool {
-	for k := range m {
-		if strings.HasPrefix(k, path+"/") {
-			return true
-		}
-	}
-	return false
 }

@@ -3,9 +3,9 @@ module github.com/kafkadial/kafkadial/cmd/kafkadial
 go 1.26.0
 
 require (
-	github.com/compose-spec/compose-go/v2 v2.16.2
 	github.com/kafkadial/kafkadial v0.1.0
 	github.com/kafkadial/kafkadial/adapters/franzdial v0.1.0
+	github.com/kafkadial/kafkadial/discover v0.1.0
 	github.com/kafkadial/kafkadial/hop/kube v0.1.0
 	github.com/kafkadial/kafkadial/kafkatest v0.1.0
 	github.com/kafkadial/kafkadial/proxy v0.1.0
@@ -19,6 +19,7 @@ require (
 
 require (
 	github.com/Microsoft/go-winio v0.6.2 // indirect
+	github.com/compose-spec/compose-go/v2 v2.16.2 // indirect
 	github.com/containerd/errdefs v1.0.0 // indirect
 	github.com/containerd/errdefs/pkg v0.3.0 // indirect
 	github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc // indirect

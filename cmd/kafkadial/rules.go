@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/kafkadial/kafkadial/dialer"
-	"github.com/kafkadial/kafkadial/internal/safetext"
+	"github.com/kafkadial/kafkadial/discover"
 )
 
 const rulesSynopsis = `Usage:
@@ -232,18 +232,20 @@ project does not load.
 
 func (c *cli) rulesFromCompose(ctx context.Context, args []string) int {
 	var (
-		o        composeOptions
+		o        []discover.Option
 		files    stringList
 		envFiles stringList
 		profiles stringList
+		dir      string
+		name     string
 	)
 	fs := newFlagSet("rules from-compose", composeSynopsis, c.stderr)
 	fs.Var(&files, "f", "compose `FILE` (repeatable, later files override earlier ones; same as a FILE argument)")
 	fs.Var(&files, "file", "compose `FILE` (same as -f)")
-	fs.StringVar(&o.projectDir, "project-directory", "", "the project's working `DIR` (default: the first file's directory)")
+	fs.StringVar(&dir, "project-directory", "", "the project's working `DIR` (default: the first file's directory)")
 	fs.Var(&envFiles, "env-file", "read variables from `FILE` instead of .env (repeatable)")
 	fs.Var(&profiles, "profile", "enable services of `PROFILE` (repeatable; default COMPOSE_PROFILES)")
-	fs.StringVar(&o.projectName, "p", "", "project `NAME`")
+	fs.StringVar(&name, "p", "", "project `NAME`")
 	loopback := fs.String("host", "127.0.0.1", "the `ADDRESS` that reaches ports published on all interfaces (the Docker host's address when Docker runs elsewhere)")
 	asJSON := fs.Bool("json", false, "print what was found as JSON instead of a rules file")
 	verbose := fs.Bool("verbose", false, "print compose-go's warnings as it words them")
@@ -257,37 +259,45 @@ func (c *cli) rulesFromCompose(ctx context.Context, args []string) int {
 	} else {
 		*loopback = h
 	}
-	o.files = append(files, pos...)
-	o.envFiles, o.profiles, o.environ = envFiles, profiles, c.environ()
-	p, warnings, err := loadCompose(ctx, o)
-	c.composeWarnings(warnings, *verbose)
+	all := append(files, pos...)
+	first := ""
+	if len(all) > 0 {
+		first = all[0]
+		o = append(o, discover.WithFiles(all[1:]...))
+	}
+	o = append(o, discover.WithProjectDir(dir), discover.WithEnvFiles(envFiles...), discover.WithProfiles(profiles...),
+		discover.WithProjectName(name), discover.WithEnviron(c.environ()), discover.WithPublishedAddress(*loopback))
+	found, err := discover.Compose(ctx, first, o...)
+	if found != nil {
+		c.composeWarnings(found.Warnings, *verbose)
+	}
 	if err != nil {
-		c.errorf("rules from-compose: %s", safetext.Printable(err.Error()))
+		c.errorf("rules from-compose: %s", printable(err.Error()))
 		return exitUsage
 	}
-	res := deriveRules(p, deriveOptions{target: *loopback})
+	res := newComposeResult(found)
 	if len(res.Services) == 0 {
-		c.errorf("rules from-compose: no Kafka service in %s (none sets KAFKA_ADVERTISED_LISTENERS, KAFKA_LISTENERS, KAFKA_ADVERTISED_HOST_NAME, KAFKA_PROCESS_ROLES or their KAFKA_CFG_ forms, mounts a server.properties, or runs redpanda start)", safetext.Printable(strings.Join(p.ComposeFiles, ", ")))
+		c.errorf("rules from-compose: no Kafka service in %s (none sets KAFKA_ADVERTISED_LISTENERS, KAFKA_LISTENERS, KAFKA_ADVERTISED_HOST_NAME, KAFKA_PROCESS_ROLES or their KAFKA_CFG_ forms, mounts a server.properties, or runs redpanda start)", printable(strings.Join(found.Sources, ", ")))
 		return exitProblem
 	}
 	if *asJSON {
 		writeJSON(c, res)
 	} else {
 		var b strings.Builder
-		writeComposeRules(&b, res)
+		writeComposeRules(&b, res, "from-compose", "service")
 		fmt.Fprint(c.stdout, b.String())
 	}
 	brokers := 0
 	for _, s := range res.Services {
-		if s.Role != "controller" {
+		if s.Role != string(discover.Controller) {
 			brokers++
 		}
 		for _, pr := range s.Problems {
-			c.errorf("rules from-compose: service %s: %s", safetext.Printable(s.Service), safetext.Printable(pr))
+			c.errorf("rules from-compose: service %s: %s", printable(s.Service), printable(pr))
 		}
 	}
 	if brokers == 0 {
-		c.errorf("rules from-compose: no Kafka broker in %s: every Kafka service is a KRaft controller only", safetext.Printable(strings.Join(p.ComposeFiles, ", ")))
+		c.errorf("rules from-compose: no Kafka broker in %s: every Kafka service is a KRaft controller only", printable(strings.Join(found.Sources, ", ")))
 	}
 	if !res.OK {
 		return exitProblem
@@ -301,7 +311,7 @@ func (c *cli) rulesFromCompose(ctx context.Context, args []string) int {
 func (c *cli) composeWarnings(warnings []string, verbose bool) {
 	versionSaid := false
 	for _, w := range warnings {
-		w = safetext.Printable(w)
+		w = printable(w)
 		switch {
 		case verbose:
 			fmt.Fprintf(c.stderr, "kafkadial: compose: warning: %s\n", w)
@@ -314,6 +324,12 @@ func (c *cli) composeWarnings(warnings []string, verbose bool) {
 			fmt.Fprintf(c.stderr, "kafkadial: compose: warning: %s\n", w)
 		}
 	}
+}
+
+// obsoleteVersion says whether a compose-go warning is the one about a
+// top-level version: attribute, which Compose ignores.
+func obsoleteVersion(msg string) bool {
+	return strings.Contains(msg, "the attribute `version` is obsolete")
 }
 
 func writeJSON(c *cli, v any) {

@@ -1,4 +1,4 @@
-package main
+package discover
 
 import (
 	"errors"
@@ -16,7 +16,7 @@ import (
 // brokerSpec is what one service runs, as far as a client sees it: the
 // listeners it binds and advertises, and where each setting came from.
 type brokerSpec struct {
-	kind       string // "Kafka" or "Redpanda"
+	kind       Kind
 	roles      string // process.roles as set, "" when unset
 	controller bool   // a KRaft controller only: clients never dial it
 
@@ -151,7 +151,7 @@ func inspectService(p *types.Project, svc types.ServiceConfig, files hostFiles) 
 	if !slices.ContainsFunc(kafkaMarkers, func(m string) bool { _, _, ok := k.get(m); return ok }) {
 		return nil
 	}
-	sp := &brokerSpec{kind: "Kafka", read: read, assumed: assumed}
+	sp := &brokerSpec{kind: Kafka, read: read, assumed: assumed}
 	sp.kafka(svc, k)
 	return sp
 }
@@ -468,7 +468,7 @@ func redpandaSpec(svc types.ServiceConfig, tokens []string) *brokerSpec {
 	if !haveBinds && !haveAdv && !(starts && strings.Contains(svc.Image, "redpanda")) {
 		return nil
 	}
-	sp := &brokerSpec{kind: "Redpanda", haveBinds: true, bindFrom: "--kafka-addr", protos: map[string]string{}, controllers: map[string]bool{}}
+	sp := &brokerSpec{kind: Redpanda, haveBinds: true, bindFrom: "--kafka-addr", protos: map[string]string{}, controllers: map[string]bool{}}
 	sy := listenerSyntax{optionalName: true}
 	if !haveBinds {
 		bindText = "0.0.0.0:9092"

@@ -1,4 +1,4 @@
-package main
+package discover
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,11 +16,10 @@ import (
 	"github.com/kafkadial/kafkadial/dialer"
 )
 
-// FuzzCompose loads arbitrary compose files as from-compose does and
-// checks what it derives: the output is a rules file that loads, holding
-// every rule listed; no rule takes a bootstrap address or another broker's
-// address elsewhere; and each rule sends its own advertised address to its
-// published one.
+// FuzzCompose loads arbitrary compose files and checks what Project
+// derives: the rules and the pass rules load as one rule set; no rule
+// takes a bootstrap address or another broker's address elsewhere; and
+// each rule sends its own advertised address to its published one.
 func FuzzCompose(f *testing.F) {
 	env := types.Mapping{"KAFKA_1_PORT": "19091", "KAFKA_2_PORT": "19092", "KAFKA_3_PORT": "19093", "KAFKA_HOST_PORT": "9092", "KAFKA_VERSION": "3.9.1", "BROKER_NAME": "b"}
 	dirs, err := os.ReadDir("testdata/compose")
@@ -70,24 +70,28 @@ func FuzzCompose(f *testing.F) {
 		if err != nil {
 			return // the loader refuses it: from-compose reports the error
 		}
-		res := deriveRules(p, deriveOptions{target: "127.0.0.1", files: files})
-		var b strings.Builder
-		writeComposeRules(&b, res)
-		out := b.String()
-		for _, c := range []byte(out) {
-			if c < ' ' && c != '\n' || c == 0x7f {
-				t.Fatalf("control byte %#x in the output:\n%q", c, out)
-			}
+		res, err := Project(p, WithPublishedAddress("127.0.0.1"), withHostFiles(files))
+		if err != nil {
+			t.Fatal(err)
 		}
+		out := strings.Join(append(slices.Clone(res.Rules()), res.PassRules()...), "\n")
 		d, err := dialer.New(dialer.WithRules(out))
 		if err != nil {
 			t.Fatalf("derived rules do not load: %v\n%s", err, out)
 		}
 		defer d.Close()
-		if got := ruleLines(out); len(got) != len(res.Rules) {
-			t.Fatalf("%d rule lines for %d rules:\n%s", len(got), len(res.Rules), out)
+		n := 0
+		for _, s := range res.Services {
+			for _, l := range s.Listeners {
+				if l.Rule != "" {
+					n++
+				}
+			}
 		}
-		for _, a := range res.Bootstrap {
+		if n != len(res.Rules()) {
+			t.Fatalf("%d listeners with a rule for %d rules:\n%s", n, len(res.Rules()), out)
+		}
+		for _, a := range res.Bootstrap() {
 			if rt, err := d.Route(a); err != nil || rt.Target != a {
 				t.Fatalf("bootstrap %s goes to %s (%v):\n%s", a, rt.Target, err, out)
 			}
@@ -95,33 +99,33 @@ func FuzzCompose(f *testing.F) {
 		owner := map[string]string{} // advertised address -> where its rule sends it
 		for _, s := range res.Services {
 			for _, l := range s.Listeners {
-				if l.Rule == "" || l.Computed != "" || l.advHost == "" || l.advPort < 0 {
+				if l.Rule == "" || l.Computed != "" || l.Host == "" || l.Port < 0 {
 					continue
 				}
-				owner[net.JoinHostPort(l.advHost, strconv.Itoa(l.advPort))] = l.Published
+				owner[net.JoinHostPort(l.Host, strconv.Itoa(l.Port))] = l.Published
 			}
 		}
 		for _, s := range res.Services {
 			for _, l := range s.Listeners {
 				switch {
-				case l.Rule != "" && l.advPort < 0:
+				case l.Rule != "" && l.Port < 0:
 					// A host-only rule: any port stays.
-					if rt, err := d.Route(net.JoinHostPort(l.advHost, "40000")); err != nil || !strings.HasSuffix(rt.Target, ":40000") || rt.Rule == "" {
-						t.Fatalf("%s: %s:40000 goes to %s (%v):\n%s", l.Rule, l.advHost, rt.Target, err, out)
+					if rt, err := d.Route(net.JoinHostPort(l.Host, "40000")); err != nil || !strings.HasSuffix(rt.Target, ":40000") || rt.Rule == "" {
+						t.Fatalf("%s: %s:40000 goes to %s (%v):\n%s", l.Rule, l.Host, rt.Target, err, out)
 					}
 				case l.Rule != "" && l.Computed != "":
 					// A port-only rule: any host goes to the published port.
-					if rt, err := d.Route(net.JoinHostPort("any.invalid", strconv.Itoa(l.advPort))); err != nil || rt.Target != l.Published {
-						t.Fatalf("%s: any.invalid:%d goes to %s (%v):\n%s", l.Rule, l.advPort, rt.Target, err, out)
+					if rt, err := d.Route(net.JoinHostPort("any.invalid", strconv.Itoa(l.Port))); err != nil || rt.Target != l.Published {
+						t.Fatalf("%s: any.invalid:%d goes to %s (%v):\n%s", l.Rule, l.Port, rt.Target, err, out)
 					}
-				case l.advHost != "" && l.advPort >= 0 && l.Computed == "":
-					a := net.JoinHostPort(l.advHost, strconv.Itoa(l.advPort))
+				case l.Host != "" && l.Port >= 0 && l.Computed == "":
+					a := net.JoinHostPort(l.Host, strconv.Itoa(l.Port))
 					rt, err := d.Route(a)
 					if err != nil {
 						continue // an address no dial could take, such as an empty host
 					}
 					if want, ok := owner[a]; ok && rt.Target != want || !ok && rt.Rule != "" {
-						t.Fatalf("%s (service %s, listener %s, rule %q) goes to %s by %s:\n%s", a, s.Service, l.Name, l.Rule, rt.Target, rt.Rule, out)
+						t.Fatalf("%s (service %s, listener %s, rule %q) goes to %s by %s:\n%s", a, s.Name, l.Name, l.Rule, rt.Target, rt.Rule, out)
 					}
 				}
 			}

@@ -1,9 +1,11 @@
-package main
+package discover
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/kafkadial/kafkadial/resolver/docker"
@@ -27,13 +29,12 @@ func TestDockerProjectFollowsAliases(t *testing.T) {
 			Ports:    []docker.Port{{Port: 29092, Bindings: []docker.Binding{{HostIP: "0.0.0.0", HostPort: 19092}}}},
 		},
 	}}
-	p, _, missing := dockerProject(snap, nil, "p")
-	if len(missing) > 0 {
-		t.Fatal(missing)
+	res, err := Docker(snap, WithComposeProject("p"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	res := deriveRules(p, deriveOptions{target: "127.0.0.1"})
-	if want := []string{"kafka-proxy:29092 => 127.0.0.1:19092"}; !res.OK || !slices.Equal(res.Rules, want) {
-		t.Fatalf("ok %v, rules %q; want %q\n%+v", res.OK, res.Rules, want, res.Services)
+	if want := []string{"kafka-proxy:29092 => 127.0.0.1:19092"}; !res.OK() || !slices.Equal(res.Rules(), want) {
+		t.Fatalf("ok %v, rules %q; want %q\n%+v", res.OK(), res.Rules(), want, res.Services)
 	}
 }
 
@@ -60,12 +61,14 @@ func TestDockerProjectCommandAndMounts(t *testing.T) {
 			Ports:  []docker.Port{{Port: 9094, Bindings: []docker.Binding{{HostIP: "0.0.0.0", HostPort: 29094}}}},
 		},
 	}
-	p, _, _ := dockerProject(docker.Snapshot{Host: "unix:///var/run/docker.sock", Containers: containers}, nil, "p")
-	res := deriveRules(p, deriveOptions{target: "127.0.0.1"})
-	if want := []string{"localhost:9094 => 127.0.0.1:29094", "redpanda:9092 => 127.0.0.1:19092"}; !res.OK || !slices.Equal(res.Rules, want) {
-		t.Fatalf("ok %v, rules %q; want %q\n%+v", res.OK, res.Rules, want, res.Services)
+	res, err := Docker(docker.Snapshot{Host: "unix:///var/run/docker.sock", Containers: containers}, WithComposeProject("p"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	p, _, _ = dockerProject(docker.Snapshot{Host: "tcp://docker.invalid:2375", Containers: containers}, nil, "p")
+	if want := []string{"localhost:9094 => 127.0.0.1:29094", "redpanda:9092 => 127.0.0.1:19092"}; !res.OK() || !slices.Equal(res.Rules(), want) {
+		t.Fatalf("ok %v, rules %q; want %q\n%+v", res.OK(), res.Rules(), want, res.Services)
+	}
+	p, _, _ := dockerProject(docker.Snapshot{Host: "tcp://docker.invalid:2375", Containers: containers}, nil, "p")
 	if v := p.Services["p_kafka_1"].Volumes; len(v) != 0 {
 		t.Errorf("a remote engine's bind mounts were taken as this machine's files: %+v", v)
 	}
@@ -93,12 +96,44 @@ func TestDockerProjectReplicas(t *testing.T) {
 	if len(p.Services) != 1 || svc.GetScale() != 3 || svc.Labels["replicas"] != "p_kafka_2, p_kafka_3" {
 		t.Fatalf("services %+v", p.Services)
 	}
-	res := deriveRules(p, deriveOptions{target: "127.0.0.1"})
-	if want := []string{"docker-host.invalid => 127.0.0.1"}; !res.OK || !slices.Equal(res.Rules, want) {
-		t.Fatalf("ok %v, rules %q; want %q\n%+v", res.OK, res.Rules, want, res.Services)
+	res, err := Docker(docker.Snapshot{Host: "unix:///var/run/docker.sock", Containers: cs}, WithComposeProject("p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"docker-host.invalid => 127.0.0.1"}; !res.OK() || !slices.Equal(res.Rules(), want) {
+		t.Fatalf("ok %v, rules %q; want %q\n%+v", res.OK(), res.Rules(), want, res.Services)
 	}
 	p, _, _ = dockerProject(docker.Snapshot{Host: "unix:///var/run/docker.sock", Containers: append(cs[:1:1], other)}, nil, "p")
 	if len(p.Services) != 2 {
 		t.Fatalf("containers of two services taken for replicas: %+v", p.Services)
+	}
+}
+
+// TestDockerAdviceRewrite: on an engine, the advice to publish a port is
+// in docker run's words, whichever form compose's advice takes.
+func TestDockerAdviceRewrite(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "compose.yaml")
+	if err := os.WriteFile(f, []byte(svc("a", "PLAINTEXT://a:29092", "PLAINTEXT://:29092", `ports: []`)+
+		svcBody("b", "PLAINTEXT://b:29092", "PLAINTEXT://:29092", `ports: []`)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Compose(t.Context(), f, WithEnviron(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	for _, s := range res.Services {
+		for _, l := range s.Listeners {
+			notes = append(notes, composePortsAdvice.ReplaceAllString(l.Note, `(docker run -p 127.0.0.1::$1, or compose ports: ["$1"])`))
+		}
+	}
+	if len(notes) != 2 {
+		t.Fatalf("notes %q", notes)
+	}
+	for _, n := range notes {
+		if !strings.HasSuffix(n, `publish it (docker run -p 127.0.0.1::29092, or compose ports: ["29092"])`) {
+			t.Errorf("note %q", n)
+		}
 	}
 }

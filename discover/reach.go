@@ -1,9 +1,10 @@
-package main
+package discover
 
 import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,11 +71,11 @@ func newProjectView(p *types.Project, o deriveOptions) *projectView {
 }
 
 // deriveService derives the listeners of one Kafka or Redpanda service.
-func (v *projectView) deriveService(name string, svc types.ServiceConfig, sp *brokerSpec) serviceResult {
-	sr := serviceResult{Service: name, Image: svc.Image, Kind: sp.kind, Role: "broker", Roles: sp.roles,
-		Read: sp.read, Assumed: slices.Clone(sp.assumed), Problems: slices.Clone(sp.problems), Listeners: []listenerResult{}}
+func (v *projectView) deriveService(name string, svc types.ServiceConfig, sp *brokerSpec) Service {
+	sr := Service{Name: name, Image: svc.Image, Kind: sp.kind, Role: Broker, Roles: sp.roles,
+		Read: sp.read, Assumed: slices.Clone(sp.assumed), Problems: slices.Clone(sp.problems), Listeners: []Listener{}}
 	if sp.controller {
-		sr.Role = "controller"
+		sr.Role = Controller
 		return sr
 	}
 	if sp.unknown != "" {
@@ -88,7 +89,7 @@ func (v *projectView) deriveService(name string, svc types.ServiceConfig, sp *br
 		}
 		sr.Listeners = append(sr.Listeners, v.deriveListener(svc, sp, &sr, a, ports, portsOf, hostNet))
 	}
-	if n := svc.Scale; n != nil && *n > 1 && slices.ContainsFunc(sr.Listeners, func(l listenerResult) bool { return l.Reachable && l.advPort >= 0 }) {
+	if n := svc.Scale; n != nil && *n > 1 && slices.ContainsFunc(sr.Listeners, func(l Listener) bool { return l.reachable && l.Port >= 0 }) {
 		sr.problem("scale %d: every replica advertises the same addresses, so clients cannot tell them apart", *n)
 	}
 	return sr
@@ -96,7 +97,7 @@ func (v *projectView) deriveService(name string, svc types.ServiceConfig, sp *br
 
 // portsFor is where a service's ports are published: its own, or those of
 // the service whose network it shares.
-func (v *projectView) portsFor(svc types.ServiceConfig, sr *serviceResult) (ports []types.ServicePortConfig, portsOf string, hostNet bool) {
+func (v *projectView) portsFor(svc types.ServiceConfig, sr *Service) (ports []types.ServicePortConfig, portsOf string, hostNet bool) {
 	ports, portsOf = svc.Ports, svc.Name
 	switch mode := svc.NetworkMode; {
 	case mode == "host":
@@ -120,9 +121,9 @@ func displayName(name string) string {
 }
 
 // deriveListener finds how the host reaches one advertised listener.
-func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr *serviceResult, a listener, ports []types.ServicePortConfig, portsOf string, hostNet bool) listenerResult {
-	l := listenerResult{Name: displayName(a.name), advHost: a.host, advPort: a.port, portsOf: portsOf}
-	if sp.kind == "Kafka" {
+func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr *Service, a listener, ports []types.ServicePortConfig, portsOf string, hostNet bool) Listener {
+	l := Listener{Name: displayName(a.name), Host: a.host, Port: a.port, portsOf: portsOf}
+	if sp.kind == Kafka {
 		l.Protocol = sp.protos[a.name]
 		switch {
 		case l.Protocol != "":
@@ -138,14 +139,14 @@ func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr
 	switch {
 	case a.hostComputed != "":
 	case host == "" && svc.Hostname != "":
-		host, l.advHost = svc.Hostname, svc.Hostname
+		host, l.Host = svc.Hostname, svc.Hostname
 		sr.assume("%s gives listener %s no host: the broker advertises its hostname, %s (hostname:)", sp.advFrom, l.Name, host)
 	case host == "":
 		a.hostComputed = "hostname"
 	case host == "0.0.0.0" || host == "::":
 		l.Advertised = a.addr()
 		refuses := ""
-		if sp.kind == "Kafka" {
+		if sp.kind == Kafka {
 			refuses = " (Kafka refuses to start with it)"
 		}
 		l.Note = fmt.Sprintf("listener %s advertises %s, the non-routable meta-address, which no client can dial%s; advertise a name, such as the service's: %s", l.Name, host, refuses, svc.Name)
@@ -218,7 +219,7 @@ func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr
 			l.Note = fmt.Sprintf("listener %s advertises %s, whose %s; but container port %d %s", l.Name, l.Advertised, l.Computed, l.ContainerPort, how)
 			return l
 		}
-		if other := v.hostTakenBy(a, sr.Service, target); other != "" {
+		if other := v.hostTakenBy(a, sr.Name, target); other != "" {
 			l.Note = fmt.Sprintf("listener %s advertises %s (%s); a rule for host %s alone would also take %s", l.Name, l.Advertised, l.Computed, host, other)
 			return l
 		}
@@ -229,7 +230,7 @@ func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr
 				l.Rule = h + " => " + t
 			}
 		}
-		l.Note = fmt.Sprintf("listener %s advertises %s: %s, taken to be the host port docker publishes container port %d on (%s), which this rule keeps while it moves the host; bootstrap from the port docker compose port %s %d prints", l.Name, l.Advertised, l.Computed, l.ContainerPort, how, sr.Service, l.ContainerPort)
+		l.Note = fmt.Sprintf("listener %s advertises %s: %s, taken to be the host port docker publishes container port %d on (%s), which this rule keeps while it moves the host; bootstrap from the port docker compose port %s %d prints", l.Name, l.Advertised, l.Computed, l.ContainerPort, how, sr.Name, l.ContainerPort)
 		if err != nil {
 			l.Rule, l.Note = "", fmt.Sprintf("listener %s advertises host %s, which no rule can hold: %v", l.Name, host, err)
 			return l
@@ -241,7 +242,7 @@ func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr
 			l.unpublished = why == notPublished
 			return l
 		}
-		if other := v.portTakenBy(a, sr.Service, pub); other != "" {
+		if other := v.portTakenBy(a, sr.Name, pub); other != "" {
 			l.Note = fmt.Sprintf("listener %s: %s; its port %d is published as %s, but a rule for port %d alone would also take %s", l.Name, l.Computed, a.port, pub, a.port, other)
 			return l
 		}
@@ -249,14 +250,14 @@ func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr
 		l.Rule = "*:" + strconv.Itoa(a.port) + " => " + pub
 		l.Note = fmt.Sprintf("listener %s advertises %s: %s; whatever it is, port %d is this listener's alone here, %s%s, so the rule takes any host on port %d", l.Name, l.Advertised, l.Computed, a.port, why, bindNote, a.port)
 		if a.hostComputed == "hostname" {
-			l.Note += fmt.Sprintf("; with hostname: %s on service %s the broker would advertise %s:%d and the rule %s:%d => %s could be exact", svc.Name, sr.Service, svc.Name, a.port, svc.Name, a.port, pub)
+			l.Note += fmt.Sprintf("; with hostname: %s on service %s the broker would advertise %s:%d and the rule %s:%d => %s could be exact", svc.Name, sr.Name, svc.Name, a.port, svc.Name, a.port, pub)
 		}
 
 	default:
 		desc := ""
 		if pub == "" {
 			var via string
-			pub, via = v.publishedByAnother(sr.Service, host, a.port)
+			pub, via = v.publishedByAnother(sr.Name, host, a.port)
 			if pub == "" {
 				l.Note = fmt.Sprintf("listener %s: container port %d %s%s", l.Name, l.ContainerPort, why, bindNote)
 				l.unpublished = why == notPublished
@@ -299,7 +300,7 @@ func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr
 		l.Rule, l.Published = "", ""
 		return l
 	}
-	l.Reachable = true
+	l.reachable = true
 	return l
 }
 
@@ -440,7 +441,7 @@ func (v *projectView) publishedByAnother(self, host string, port int) (pub, how 
 			continue
 		}
 		svc := v.p.Services[name]
-		ports, _, hostNet := v.portsFor(svc, &serviceResult{})
+		ports, _, hostNet := v.portsFor(svc, &Service{})
 		var addr string
 		if hostNet {
 			addr = net.JoinHostPort(v.o.target, strconv.Itoa(port))
@@ -535,10 +536,10 @@ func (v *projectView) hostTakenBy(a listener, self, target string) string {
 
 // adviseUnpublished says, for each listener whose container port is not
 // published, what reaching it would take, or that it needs no reaching.
-func (v *projectView) adviseUnpublished(sr *serviceResult, reachable bool) {
+func (v *projectView) adviseUnpublished(sr *Service, reachable bool) {
 	var reached []string
 	for _, l := range sr.Listeners {
-		if l.Reachable {
+		if l.reachable {
 			reached = append(reached, l.Name)
 		}
 	}
@@ -552,7 +553,7 @@ func (v *projectView) adviseUnpublished(sr *serviceResult, reachable bool) {
 			continue
 		}
 		hostPort := ""
-		for _, p := range []int{l.ContainerPort, l.advPort} {
+		for _, p := range []int{l.ContainerPort, l.Port} {
 			if p > 0 && !v.suggested[p] && !slices.ContainsFunc(v.pubs, func(pb publication) bool { return pb.hostPort == p }) {
 				hostPort = strconv.Itoa(p)
 				v.suggested[p] = true
@@ -564,8 +565,8 @@ func (v *projectView) adviseUnpublished(sr *serviceResult, reachable bool) {
 			hostPort, free = "HOSTPORT", " (HOSTPORT a host port no service publishes yet)"
 		}
 		l.Note += fmt.Sprintf("; to reach it from the host, publish it (ports: - \"%s:%d\" on service %s%s)", hostPort, l.ContainerPort, l.portsOf, free)
-		if l.advPort >= 0 && l.advHost != "" {
-			if match, err := ruleAddr(l.advHost, l.advPort); err == nil {
+		if l.Port >= 0 && l.Host != "" {
+			if match, err := ruleAddr(l.Host, l.Port); err == nil {
 				l.Note += fmt.Sprintf(" and the rule %s => %s would do the rest: what it advertises can stay", match, net.JoinHostPort(v.o.target, hostPort))
 			}
 		} else {
@@ -573,3 +574,5 @@ func (v *projectView) adviseUnpublished(sr *serviceResult, reachable bool) {
 		}
 	}
 }
+
+var composePortsAdvice = regexp.MustCompile(`\(ports: - "(?:\d+|HOSTPORT):(\d+)" on service [^()]*(?: \(HOSTPORT[^)]*\))?\)(?: and the rule \S+ => \S+ would do the rest: what it advertises can stay)?`)

@@ -1,0 +1,23 @@
+package main
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// printable returns s for a message or a comment line: as it is when it
+// holds no control characters, line or paragraph separators (U+2028,
+// U+2029) or invalid UTF-8, else with them escaped as Go would quote them
+// (without the quotes). It is a copy of the core module's internal
+// safetext.Printable, which another module cannot import; TestPrintable
+// keeps the copies in step through the table every copy is checked
+// against.
+func printable(s string) string {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
+			q := strconv.Quote(s)
+			return q[1 : len(q)-1]
+		}
+	}
+	return s
+}
