@@ -14,20 +14,31 @@ import (
 // instead of sleeping. It fails the test after 10 seconds.
 func WaitBlocked(t testing.TB, fn string) {
 	t.Helper()
+	WaitBlockedN(t, fn, 1)
+}
+
+// WaitBlockedN is WaitBlocked for n goroutines (at least) parked in fn.
+func WaitBlockedN(t testing.TB, fn string, n int) {
+	t.Helper()
 	buf := make([]byte, 1<<20)
+	got := 0
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-		n := runtime.Stack(buf, true)
-		if n == len(buf) {
+		size := runtime.Stack(buf, true)
+		if size == len(buf) {
 			buf = make([]byte, 2*len(buf))
 			continue
 		}
-		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+		got = 0
+		for _, g := range strings.Split(string(buf[:size]), "\n\n") {
 			header, stack, _ := strings.Cut(g, "\n")
 			if strings.Contains(stack, fn+"(") && !strings.Contains(header, "[running") && !strings.Contains(header, "[runnable") {
-				return
+				got++
 			}
+		}
+		if got >= n {
+			return
 		}
 		time.Sleep(time.Millisecond) // poll the state, bounded by the deadline
 	}
-	t.Fatalf("no goroutine blocked in %s after 10s", fn)
+	t.Fatalf("%d goroutines blocked in %s after 10s, want %d", got, fn, n)
 }
