@@ -89,6 +89,9 @@ func (pt *passThrough) roundTrip(tb testing.TB) {
 // TestPassThroughAllocs: a frame passed through allocates nothing, in
 // either direction.
 func TestPassThroughAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under the race detector mean nothing (sync.Pool drops items at random)")
+	}
 	pt := newPassThrough(t, 4096)
 	if n := testing.AllocsPerRun(200, func() { pt.roundTrip(t) }); n != 0 {
 		t.Errorf("%.1f allocations per request and response passed through, want 0", n)

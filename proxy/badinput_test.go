@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -298,5 +297,3 @@ func TestServeTLS(t *testing.T) {
 	expectClosed(t, conn, 10*time.Second)
 	lb.waitLog(t, "did not speak TLS")
 }
-
-var _ = tls.VersionTLS12

@@ -179,33 +179,32 @@ func FuzzPassThrough(f *testing.F) {
 		p.Close() // no listeners for the nodes responses name
 		client, clientProxy := net.Pipe()
 		upProxy, broker := net.Pipe()
-		defer client.Close()
-		defer broker.Close()
 		cn := newConn(p, clientProxy, -1)
 		cn.up = upProxy
 		cn.reqW.Writer, cn.respW.Writer = upProxy, clientProxy
 
-		go func() { client.Write(reqs); client.Close() }()
+		go func(c net.Conn) { c.Write(reqs); c.Close() }(client)
 		forwarded := make(chan []byte)
-		go func() { b, _ := io.ReadAll(broker); forwarded <- b }()
+		go func(c net.Conn) { b, _ := io.ReadAll(c); forwarded <- b }(broker)
 		cn.requests()
+		clientProxy.Close() // unblocks the writer if the proxy stopped reading
 		upProxy.Close()
 		if got := <-forwarded; !bytes.HasPrefix(reqs, got) {
 			t.Fatalf("forwarded %x, not a prefix of %x", got, reqs)
 		}
 
-		upProxy, broker = net.Pipe()
-		client, clientProxy = net.Pipe()
-		cn.up, cn.client = upProxy, clientProxy
-		cn.reqW.Writer, cn.respW.Writer = upProxy, clientProxy
-		go func() { broker.Write(resps); broker.Close() }()
+		upProxy2, broker2 := net.Pipe()
+		client2, clientProxy2 := net.Pipe()
+		cn.up, cn.client = upProxy2, clientProxy2
+		cn.reqW.Writer, cn.respW.Writer = upProxy2, clientProxy2
+		go func(c net.Conn) { c.Write(resps); c.Close() }(broker2)
 		answered := make(chan []byte)
-		go func() { b, _ := io.ReadAll(client); answered <- b }()
+		go func(c net.Conn) { b, _ := io.ReadAll(c); answered <- b }(client2)
 		cn.responses()
-		clientProxy.Close()
+		upProxy2.Close()
+		clientProxy2.Close()
 		if got := <-answered; len(got) > 2*len(resps)+64 {
 			t.Fatalf("%d bytes from the broker, %d to the client", len(resps), len(got))
 		}
-
 	})
 }
