@@ -13,6 +13,7 @@ require (
 	github.com/kafkadial/kafkadial/adapters/saramadial v0.1.0
 	github.com/kafkadial/kafkadial/hop/kube v0.1.0
 	github.com/kafkadial/kafkadial/kafkatest v0.1.0
+	github.com/kafkadial/kafkadial/proxy v0.1.0
 	github.com/kafkadial/kafkadial/resolver/docker v0.1.0
 	github.com/segmentio/kafka-go v0.4.51
 	github.com/testcontainers/testcontainers-go v0.45.0
@@ -136,5 +137,6 @@ replace (
 	github.com/kafkadial/kafkadial/adapters/saramadial => ../adapters/saramadial
 	github.com/kafkadial/kafkadial/hop/kube => ../hop/kube
 	github.com/kafkadial/kafkadial/kafkatest => ../kafkatest
+	github.com/kafkadial/kafkadial/proxy => ../proxy
 	github.com/kafkadial/kafkadial/resolver/docker => ../resolver/docker
 )
