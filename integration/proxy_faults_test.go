@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"maps"
 	"net"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/kafkadial/kafkadial/proxy"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // The proxy under faults (issue 16): a broker, the SSH bastion's
@@ -131,4 +133,235 @@ func TestProxyFaultBrokerRestart(t *testing.T) {
 		t.Errorf("the proxy logged no connection ending with the brokers restart:\n%s", lastLines(got, 20))
 	}
 	wantExactlyN(t, ctx, seed, topicName, "restart", n)
+}
+
+// committedOffsets asks group's coordinator, through seed, for the
+// group's committed offsets in topic.
+func committedOffsets(t *testing.T, ctx context.Context, seed, group, topic string) map[int32]int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = group
+	rg := kmsg.NewOffsetFetchRequestGroup()
+	rg.Group = group
+	req.Groups = append(req.Groups, rg)
+	resp, err := req.RequestWith(ctx, cl) // franz-go finds the coordinator, picks the version
+	if err != nil {
+		t.Fatalf("OffsetFetch %s through %s: %v", group, seed, err)
+	}
+	out := map[int32]int64{}
+	add := func(code int16, topics []kmsg.OffsetFetchResponseTopic) {
+		if code != 0 {
+			t.Fatalf("OffsetFetch %s: error code %d", group, code)
+		}
+		for _, tp := range topics {
+			for _, p := range tp.Partitions {
+				if tp.Topic == topic && p.Offset >= 0 {
+					out[p.Partition] = p.Offset
+				}
+			}
+		}
+	}
+	add(resp.ErrorCode, resp.Topics)
+	for _, g := range resp.Groups {
+		gt := make([]kmsg.OffsetFetchResponseTopic, 0, len(g.Topics))
+		for _, tp := range g.Topics {
+			ot := kmsg.NewOffsetFetchResponseTopic()
+			ot.Topic = tp.Topic
+			for _, p := range tp.Partitions {
+				op := kmsg.NewOffsetFetchResponseTopicPartition()
+				op.Partition, op.Offset = p.Partition, p.Offset
+				ot.Partitions = append(ot.Partitions, op)
+			}
+			gt = append(gt, ot)
+		}
+		add(g.ErrorCode, gt)
+	}
+	return out
+}
+
+// groupConsumer consumes topic in group through seed with commits it
+// makes itself: after each poll, every record of it is committed
+// (retried until the commit holds) before the next poll, so a record
+// seen is a record committed.
+type groupConsumer struct {
+	cl        *kgo.Client
+	committed map[int32]int64 // what this consumer last committed
+	pending   map[int32]int64 // what the commit under way commits, if any
+	first     map[int32]int64 // the first offset it got per partition
+	retries   int             // commits that failed and were made again
+	seen      atomic.Int64
+	// between runs after each poll and each failed commit, on the
+	// test's goroutine.
+	between func()
+}
+
+func newGroupConsumer(t *testing.T, seed, group, topic string) *groupConsumer {
+	t.Helper()
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(seed),
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		// Small fetches: the records take many polls, so that the fault
+		// falls in the middle of consuming.
+		kgo.FetchMaxBytes(16<<10),
+		kgo.FetchMaxPartitionBytes(4<<10),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return &groupConsumer{cl: cl, committed: map[int32]int64{}, first: map[int32]int64{}, between: func() {}}
+}
+
+// poll polls once, counts the records into counts, commits them (until
+// the commit holds or ctx ends) and returns how many came.
+func (g *groupConsumer) poll(t *testing.T, ctx context.Context, counts map[string]int) int {
+	t.Helper()
+	defer g.between()
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	fs := g.cl.PollFetches(pctx)
+	cancel()
+	fs.EachError(func(tp string, p int32, err error) {
+		if ctx.Err() == nil && pctx.Err() == nil {
+			t.Logf("fetch %s/%d: %v (retried by the client)", tp, p, err)
+		}
+	})
+	recs := fs.Records()
+	for _, r := range recs {
+		counts[string(r.Value)]++
+		if _, ok := g.first[r.Partition]; !ok {
+			g.first[r.Partition] = r.Offset
+		}
+	}
+	if len(recs) == 0 {
+		return 0
+	}
+	g.pending = maps.Clone(g.committed)
+	for _, r := range recs {
+		g.pending[r.Partition] = max(g.pending[r.Partition], r.Offset+1)
+	}
+	for {
+		err := g.cl.CommitRecords(ctx, recs...)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("commit: %v (still failing at the deadline)", err)
+		}
+		g.retries++
+		g.between()
+	}
+	g.committed, g.pending = g.pending, nil
+	g.seen.Add(int64(len(recs)))
+	return len(recs)
+}
+
+// TestProxyFaultProxyKilled: the kafkadial proxy binary is killed
+// (SIGKILL) at a moment of its own while a franz-go consumer group member
+// consumes and commits through it, and started again with the same
+// flags: it listens on the same ports, the consumer goes on with the
+// client it has, the group's committed offsets are what the member
+// committed, a second member that takes over starts at them, and every
+// record is consumed exactly once.
+func TestProxyFaultProxyKilled(t *testing.T) {
+	const n, topicName, group = 30000, "killed", "g-fault-killed"
+	kf, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(6, topicName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kf.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	direct := kf.ListenAddrs()[0]
+	producer, err := kgo.NewClient(kgo.SeedBrokers(direct), kgo.DefaultProduceTopic(topicName),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := make([]*kgo.Record, n)
+	for i := range rs {
+		rs[i] = kgo.StringRecord(seqValue("killed", i))
+	}
+	if err := producer.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	producer.Close()
+
+	bin := buildKafkadial(t, t.TempDir())
+	port := proxyListenPort(t, 3)
+	args := []string{"--bootstrap", direct, "--listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "--no-env", "-v"}
+	p := startProxyProc(t, bin, nil, 3, args...)
+	p.wantPorts(t, port)
+
+	counts := map[string]int{}
+	seen := 0
+	a := newGroupConsumer(t, p.Local, group, topicName)
+	// The kill comes from a goroutine of its own, whatever the consumer
+	// is doing (fetching, committing, between polls).
+	var killedAt atomic.Int64
+	var killedTime time.Time
+	go func() {
+		for a.seen.Load() < n/3 && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		killedAt.Store(a.seen.Load())
+		p.cmd.Process.Kill()
+	}()
+	var p2 *proxyProc
+	var down time.Duration
+	a.between = func() {
+		if p2 != nil {
+			return
+		}
+		select {
+		case <-p.exited:
+		default:
+			return
+		}
+		killedTime = time.Now()
+		p2 = startProxyProc(t, bin, nil, 3, args...)
+		down = time.Since(killedTime)
+		if p2.Local != p.Local || !maps.Equal(p2.Nodes, p.Nodes) {
+			t.Fatalf("restarted proxy listens on %s %v, before the kill %s %v", p2.Local, p2.Nodes, p.Local, p.Nodes)
+		}
+		// The member's commits hold: the group has what it last
+		// committed, or, if a commit was under way at the kill and
+		// reached the broker, that one.
+		got := committedOffsets(t, ctx, p2.Local, group, topicName)
+		if !maps.Equal(got, a.committed) && (a.pending == nil || !maps.Equal(got, a.pending)) {
+			t.Fatalf("after the restart the group's committed offsets are %v; the member committed %v (under way: %v)", got, a.committed, a.pending)
+		}
+	}
+	for p2 == nil || seen < n*2/3 {
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d (proxy restarted: %v), then the deadline", seen, n, p2 != nil)
+		}
+		seen += a.poll(t, ctx, counts)
+	}
+	t.Logf("proxy killed with %d of %d records consumed and committed; serving again on the same ports %s after its exit was seen; the member went on to %d",
+		killedAt.Load(), n, down.Round(time.Millisecond), seen)
+	a.cl.Close() // leaves the group; everything it saw is committed
+	// A new member starts where the group's commits say.
+	b := newGroupConsumer(t, p2.Local, group, topicName)
+	for seen < n {
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d, then the deadline", seen, n)
+		}
+		seen += b.poll(t, ctx, counts)
+	}
+	for part, off := range b.first {
+		if want := a.committed[part]; off != want {
+			t.Errorf("the second member began partition %d at offset %d, the group had committed %d", part, off, want)
+		}
+	}
+	wantExactlyOnce(t, counts, "killed", n)
+	t.Logf("commits retried: %d by the member through the kill, %d by the second", a.retries, b.retries)
+	p2.stop(t)
 }
