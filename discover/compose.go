@@ -150,7 +150,7 @@ func derive(p *types.Project, c *config) *Result {
 			}
 			if other, dup := claimed[l.Advertised]; dup {
 				sr.problem("%s is advertised by service %s too: one address cannot reach two brokers, so only %s's rule is kept", l.Advertised, other, other)
-				l.Rule, l.reachable = "", false
+				l.Rule, l.reachable, l.TakenBy = "", false, other
 				continue
 			}
 			claimed[l.Advertised] = name

@@ -67,13 +67,8 @@ func Docker(s docker.Snapshot, opts ...Option) (*Result, error) {
 		}
 		for j := range sv.Listeners {
 			l := &sv.Listeners[j]
-			// The advice names compose's ports:; a container may have
-			// been started by hand.
-			l.Note = composePortsAdvice.ReplaceAllString(l.Note, `(docker run -p 127.0.0.1::$1, or compose ports: ["$1"])`)
-			if l.Rule != "" && random[sv.Name+"/"+strconv.Itoa(l.ContainerPort)] {
-				l.RandomPort = true
-				l.Note += "; a random host port, which changes when the container restarts (the Docker resolver follows it)"
-			}
+			l.docker = true
+			l.RandomPort = l.Rule != "" && random[sv.Name+"/"+strconv.Itoa(l.ContainerPort)]
 		}
 	}
 	return res, nil

@@ -109,9 +109,9 @@ func TestDockerProjectReplicas(t *testing.T) {
 	}
 }
 
-// TestDockerAdviceRewrite: on an engine, the advice to publish a port is
-// in docker run's words, whichever form compose's advice takes.
-func TestDockerAdviceRewrite(t *testing.T) {
+// TestDockerAdvice: on an engine, the advice to publish a port is in
+// docker run's words, whichever form compose's advice takes.
+func TestDockerAdvice(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "compose.yaml")
 	if err := os.WriteFile(f, []byte(svc("a", "PLAINTEXT://a:29092", "PLAINTEXT://:29092", `ports: []`)+
@@ -125,7 +125,11 @@ func TestDockerAdviceRewrite(t *testing.T) {
 	var notes []string
 	for _, s := range res.Services {
 		for _, l := range s.Listeners {
-			notes = append(notes, composePortsAdvice.ReplaceAllString(l.Note, `(docker run -p 127.0.0.1::$1, or compose ports: ["$1"])`))
+			if !strings.Contains(l.Explain(), `publish it (ports: - "`) {
+				t.Errorf("compose advice %q", l.Explain())
+			}
+			l.docker = true
+			notes = append(notes, l.Explain())
 		}
 	}
 	if len(notes) != 2 {

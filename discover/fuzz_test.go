@@ -99,7 +99,7 @@ func FuzzCompose(f *testing.F) {
 		owner := map[string]string{} // advertised address -> where its rule sends it
 		for _, s := range res.Services {
 			for _, l := range s.Listeners {
-				if l.Rule == "" || l.Computed != "" || l.Host == "" || l.Port < 0 {
+				if l.Rule == "" || l.Computed() != "" || l.Host == "" || l.Port < 0 {
 					continue
 				}
 				owner[net.JoinHostPort(l.Host, strconv.Itoa(l.Port))] = l.Published
@@ -113,12 +113,12 @@ func FuzzCompose(f *testing.F) {
 					if rt, err := d.Route(net.JoinHostPort(l.Host, "40000")); err != nil || !strings.HasSuffix(rt.Target, ":40000") || rt.Rule == "" {
 						t.Fatalf("%s: %s:40000 goes to %s (%v):\n%s", l.Rule, l.Host, rt.Target, err, out)
 					}
-				case l.Rule != "" && l.Computed != "":
+				case l.Rule != "" && l.Computed() != "":
 					// A port-only rule: any host goes to the published port.
 					if rt, err := d.Route(net.JoinHostPort("any.invalid", strconv.Itoa(l.Port))); err != nil || rt.Target != l.Published {
 						t.Fatalf("%s: any.invalid:%d goes to %s (%v):\n%s", l.Rule, l.Port, rt.Target, err, out)
 					}
-				case l.Host != "" && l.Port >= 0 && l.Computed == "":
+				case l.Host != "" && l.Port >= 0 && l.Computed() == "":
 					a := net.JoinHostPort(l.Host, strconv.Itoa(l.Port))
 					rt, err := d.Route(a)
 					if err != nil {

@@ -319,29 +319,6 @@ func netJoin(host, port string) string {
 	return host + ":" + port
 }
 
-// computedBy describes what computes a value at container start, to
-// follow "the host is" or "the port is".
-func computedBy(svc types.ServiceConfig, what string, containerPort int) string {
-	switch what {
-	case "HOSTNAME_COMMAND", "PORT_COMMAND":
-		cmd, _ := envValue(svc.Environment, what)
-		return fmt.Sprintf("computed at container start by %s (%s)", what, oneLineQuote(cmd))
-	case "docker port":
-		return fmt.Sprintf("computed at container start by wurstmeister's start script, which asks docker port for the host port of container port %d", containerPort)
-	case "hostname":
-		return "the container's hostname, which is its container id unless the service sets hostname:"
-	}
-	return what
-}
-
-func oneLineQuote(s string) string {
-	const max = 80
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return fmt.Sprintf("%q", s)
-}
-
 // mountsDockerSocket says whether the service mounts the Docker socket, as
 // wurstmeister's port discovery needs.
 func mountsDockerSocket(svc types.ServiceConfig) bool {

@@ -1,10 +1,8 @@
 package discover
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -120,9 +118,13 @@ func displayName(name string) string {
 	return name
 }
 
-// deriveListener finds how the host reaches one advertised listener.
+// deriveListener finds how the host reaches one advertised listener. It
+// records what it found (Reach and the facts behind it); explain.go says
+// it in words.
 func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr *Service, a listener, ports []types.ServicePortConfig, portsOf string, hostNet bool) Listener {
-	l := Listener{Name: displayName(a.name), Host: a.host, Port: a.port, portsOf: portsOf}
+	l := Listener{Name: displayName(a.name), Host: a.host, Port: a.port, portsOf: portsOf,
+		kind: sp.kind, service: sr.Name, bindFrom: sp.bindFrom, hostNet: hostNet,
+		hostCommand: envOf(svc, "HOSTNAME_COMMAND"), portCommand: envOf(svc, "PORT_COMMAND")}
 	if sp.kind == Kafka {
 		l.Protocol = sp.protos[a.name]
 		switch {
@@ -145,13 +147,10 @@ func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr
 		a.hostComputed = "hostname"
 	case host == "0.0.0.0" || host == "::":
 		l.Advertised = a.addr()
-		refuses := ""
-		if sp.kind == Kafka {
-			refuses = " (Kafka refuses to start with it)"
-		}
-		l.Note = fmt.Sprintf("listener %s advertises %s, the non-routable meta-address, which no client can dial%s; advertise a name, such as the service's: %s", l.Name, host, refuses, svc.Name)
+		l.Reach = ReachMetaAddress
 		return l
 	}
+	l.hostBy, l.portBy = computedFrom(a.hostComputed), computedFrom(a.portComputed)
 	l.Advertised = net.JoinHostPort(host, strconv.Itoa(a.port))
 	switch {
 	case a.hostComputed == "hostname":
@@ -159,68 +158,54 @@ func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr
 	case a.port < 0:
 		l.Advertised = a.addr()
 	}
-	var computed []string
-	if a.hostComputed != "" {
-		computed = append(computed, "the host is "+computedBy(svc, a.hostComputed, 0))
-	}
 
 	// The container port that serves this listener is its bind port.
 	l.ContainerPort = a.port
-	bindNote := ""
 	switch {
 	case sp.haveBinds:
 		i := slices.IndexFunc(sp.binds, func(b listener) bool { return b.name == a.name })
 		if i < 0 {
-			l.Note = fmt.Sprintf("listener %s is advertised but not in %s, so no port serves it", l.Name, sp.bindFrom)
+			l.Reach = ReachNotBound
 			return l
 		}
 		l.ContainerPort = sp.binds[i].port
 		if l.ContainerPort < 0 {
-			l.Computed = strings.Join(append(computed, "the port it binds is "+computedBy(svc, sp.binds[i].portComputed, 0)), "; ")
-			l.Note = fmt.Sprintf("listener %s binds a port computed at container start, so no published port can be told", l.Name)
+			l.bindBy = computedFrom(sp.binds[i].portComputed)
+			l.Reach = ReachBindComputed
 			return l
 		}
-		if a.port >= 0 && l.ContainerPort != a.port {
-			bindNote = fmt.Sprintf(" (it binds %d, advertises %d)", l.ContainerPort, a.port)
-		}
+		l.bindDiffers = a.port >= 0 && l.ContainerPort != a.port
 	case a.port < 0:
-		l.Note = fmt.Sprintf("listener %s advertises a port computed at container start and %s is unset, so the port it binds cannot be told", l.Name, sp.bindFrom)
+		l.Reach = ReachBindUnknown
 		return l
 	default:
-		bindNote = fmt.Sprintf(" (%s unset: the listener binds its advertised port, as the confluentinc image derives it)", sp.bindFrom)
+		l.bindDerived = true
 	}
-	if a.port < 0 {
-		computed = append(computed, "the port is "+computedBy(svc, a.portComputed, l.ContainerPort))
-	}
-	l.Computed = strings.Join(computed, "; ")
 
 	// Where the host reaches the container port.
-	var pub, why string
+	var pub string
 	if hostNet {
 		pub = net.JoinHostPort(v.o.target, strconv.Itoa(l.ContainerPort))
-		why = fmt.Sprintf("network_mode host: port %d is on the host", l.ContainerPort)
 	} else {
-		pub, why = v.publishedPort(ports, l.ContainerPort)
-		if pub != "" {
-			why = fmt.Sprintf("container port %d published as %s", l.ContainerPort, pub)
-		}
+		pub, l.pub = v.publishedPort(ports, l.ContainerPort)
 	}
 
 	switch {
 	case a.hostComputed != "" && a.port < 0:
-		l.Note = fmt.Sprintf("listener %s advertises an address computed at container start (%s): no rule can be written before it runs; once it does, kafkadial probe shows what it advertises", l.Name, l.Computed)
+		l.Reach = ReachComputed
 		return l
 
 	case a.port < 0:
 		// The port is the host port docker publishes the container port on:
 		// a rule that moves the host and keeps the port holds whatever it is.
-		target, how := v.publishedHost(ports, l.ContainerPort, hostNet)
+		target, st := v.publishedHost(ports, l.ContainerPort, hostNet)
+		l.pub = st
 		if target == "" {
-			l.Note = fmt.Sprintf("listener %s advertises %s, whose %s; but container port %d %s", l.Name, l.Advertised, l.Computed, l.ContainerPort, how)
+			l.Reach = st.reach
 			return l
 		}
-		if other := v.hostTakenBy(a, sr.Name, target); other != "" {
-			l.Note = fmt.Sprintf("listener %s advertises %s (%s); a rule for host %s alone would also take %s", l.Name, l.Advertised, l.Computed, host, other)
+		if other := v.hostTakenBy(a, sr.Name, target); other != nil {
+			l.Reach, l.other = ReachHostShared, other
 			return l
 		}
 		h, err := ruleHost(host)
@@ -230,73 +215,53 @@ func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr
 				l.Rule = h + " => " + t
 			}
 		}
-		l.Note = fmt.Sprintf("listener %s advertises %s: %s, taken to be the host port docker publishes container port %d on (%s), which this rule keeps while it moves the host; bootstrap from the port docker compose port %s %d prints", l.Name, l.Advertised, l.Computed, l.ContainerPort, how, sr.Name, l.ContainerPort)
 		if err != nil {
-			l.Rule, l.Note = "", fmt.Sprintf("listener %s advertises host %s, which no rule can hold: %v", l.Name, host, err)
+			l.Rule, l.Reach, l.err, l.noRule = "", ReachNoRule, err, noRuleHost
 			return l
 		}
+		l.Reach = ReachAnyPort
 
 	case a.hostComputed != "":
 		if pub == "" {
-			l.Note = fmt.Sprintf("listener %s: %s; container port %d %s", l.Name, l.Computed, l.ContainerPort, why)
-			l.unpublished = why == notPublished
+			l.Reach = l.pub.reach
+			l.unpublished = l.pub.reach == ReachUnpublished
 			return l
 		}
-		if other := v.portTakenBy(a, sr.Name, pub); other != "" {
-			l.Note = fmt.Sprintf("listener %s: %s; its port %d is published as %s, but a rule for port %d alone would also take %s", l.Name, l.Computed, a.port, pub, a.port, other)
+		if other := v.portTakenBy(a, sr.Name, pub); other != nil {
+			l.Reach, l.other, l.sharedPub = ReachPortShared, other, pub
 			return l
 		}
 		l.Published = pub
 		l.Rule = "*:" + strconv.Itoa(a.port) + " => " + pub
-		l.Note = fmt.Sprintf("listener %s advertises %s: %s; whatever it is, port %d is this listener's alone here, %s%s, so the rule takes any host on port %d", l.Name, l.Advertised, l.Computed, a.port, why, bindNote, a.port)
-		if a.hostComputed == "hostname" {
-			l.Note += fmt.Sprintf("; with hostname: %s on service %s the broker would advertise %s:%d and the rule %s:%d => %s could be exact", svc.Name, sr.Name, svc.Name, a.port, svc.Name, a.port, pub)
-		}
+		l.Reach = ReachAnyHost
 
 	default:
-		desc := ""
+		l.Reach = ReachPublished
+		if hostNet {
+			l.Reach = ReachHostNetwork
+		}
 		if pub == "" {
-			var via string
-			pub, via = v.publishedByAnother(sr.Name, host, a.port)
+			pub, l.via = v.publishedByAnother(sr.Name, host, a.port)
 			if pub == "" {
-				l.Note = fmt.Sprintf("listener %s: container port %d %s%s", l.Name, l.ContainerPort, why, bindNote)
-				l.unpublished = why == notPublished
+				l.Reach = l.pub.reach
+				l.unpublished = l.pub.reach == ReachUnpublished
 				return l
 			}
-			desc = fmt.Sprintf("listener %s: %s", l.Name, via)
-		} else {
-			desc = fmt.Sprintf("listener %s, %s%s", l.Name, why, bindNote)
+			l.Reach = l.via.reach
 		}
 		l.Published = pub
-		l.Note = desc
-		if v.asAdvertised(host, a.port, pub) {
-			l.Note += "; reachable as advertised"
-			if strings.EqualFold(host, "localhost") {
-				l.Note += ": the rule pins IPv4, since localhost may resolve to ::1 first"
-			}
-		}
+		l.asAdvertised = v.asAdvertised(host, a.port, pub)
 		match, err := ruleAddr(host, a.port)
 		if err != nil {
 			l.Published = ""
-			l.Note = fmt.Sprintf("listener %s advertises %s: %v", l.Name, l.Advertised, err)
+			l.Reach, l.err, l.noRule = ReachNoRule, err, noRuleAddr
 			return l
 		}
-		if match != net.JoinHostPort(host, strconv.Itoa(a.port)) {
-			l.Note += "; the host is written in quotes, so the rule matches it literally"
-			if strings.Contains(host, hostPlaceholder) {
-				l.Note += "; " + hostPlaceholder + " is the placeholder wurstmeister/kafka's start script fills with HOSTNAME_COMMAND's output, but HOSTNAME_COMMAND is not set, so the broker is told the name as written"
-			}
-		}
+		l.quoted = match != net.JoinHostPort(host, strconv.Itoa(a.port))
 		l.Rule = match + " => " + pub
 	}
-	if strings.HasPrefix(l.Protocol, "SASL") {
-		l.Note += "; clients authenticate with SASL"
-	}
-	if strings.HasSuffix(l.Protocol, "SSL") {
-		l.Note += fmt.Sprintf("; TLS verifies %s (the advertised name, which the rule keeps)", host)
-	}
 	if _, errs := rules.Parse("rule", l.Rule); len(errs) > 0 {
-		l.Note = fmt.Sprintf("listener %s advertises %s, for which no rule can be written: %v", l.Name, l.Advertised, errs[0])
+		l.Reach, l.err, l.noRule = ReachNoRule, errs[0], noRuleParse
 		l.Rule, l.Published = "", ""
 		return l
 	}
@@ -304,60 +269,69 @@ func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr
 	return l
 }
 
-const notPublished = "is not published"
+func envOf(svc types.ServiceConfig, key string) string {
+	v, _ := envValue(svc.Environment, key)
+	return v
+}
+
+// pubState is why a container port is not published where the host
+// reaches it.
+type pubState struct {
+	reach     Reach  // ReachUnpublished, ReachRandomPort, ReachPortRange, ReachBadPort or ReachRemoteLoopback
+	hostIP    string // the binding, for ReachBadPort, ReachPortRange and ReachRemoteLoopback
+	published string
+}
 
 // publishedPort finds the host address that publishes a container port.
-func (v *projectView) publishedPort(ports []types.ServicePortConfig, target int) (addr, why string) {
-	why = notPublished
+func (v *projectView) publishedPort(ports []types.ServicePortConfig, target int) (addr string, st pubState) {
+	st.reach = ReachUnpublished
 	for _, pc := range ports {
 		if int(pc.Target) != target || (pc.Protocol != "" && pc.Protocol != "tcp") {
 			continue
 		}
 		if pc.Published == "" {
-			why = "is published on a random host port: pin it (\"HOSTPORT:" + strconv.Itoa(target) + "\") or look it up with docker compose port"
+			st = pubState{reach: ReachRandomPort}
 			continue
 		}
 		if strings.Contains(pc.Published, "-") {
-			why = "is published on a port range (" + pc.Published + "), from which docker picks one: publish it on one port"
+			st = pubState{reach: ReachPortRange, published: pc.Published}
 			continue
 		}
 		n, err := strconv.Atoi(pc.Published)
 		if err != nil || n < 1 || n > 65535 {
-			why = fmt.Sprintf("is published on %q, which is not a port", pc.Published)
+			st = pubState{reach: ReachBadPort, published: pc.Published}
 			continue
 		}
 		host, ok := v.hostFor(pc.HostIP)
 		if !ok {
-			why = fmt.Sprintf("is published on the Docker host's %s only (%s:%s), which this machine does not reach; dial it through an SSH hop to the Docker host", pc.HostIP, pc.HostIP, pc.Published)
+			st = pubState{reach: ReachRemoteLoopback, hostIP: pc.HostIP, published: pc.Published}
 			continue
 		}
-		return net.JoinHostPort(host, pc.Published), ""
+		return net.JoinHostPort(host, pc.Published), pubState{}
 	}
-	return "", why
+	return "", st
 }
 
 // publishedHost is the host address that reaches a container port
-// published on any host port, fixed or picked by docker.
-func (v *projectView) publishedHost(ports []types.ServicePortConfig, target int, hostNet bool) (host, how string) {
+// published on any host port, fixed or picked by docker; st says how (a
+// zero reach), or why none does.
+func (v *projectView) publishedHost(ports []types.ServicePortConfig, target int, hostNet bool) (host string, st pubState) {
 	if hostNet {
-		return v.o.target, "network_mode host"
+		return v.o.target, pubState{}
 	}
-	how = notPublished
+	st.reach = ReachUnpublished
 	for _, pc := range ports {
 		if int(pc.Target) != target || (pc.Protocol != "" && pc.Protocol != "tcp") {
 			continue
 		}
 		h, ok := v.hostFor(pc.HostIP)
 		if !ok {
-			how = fmt.Sprintf("is published on the Docker host's %s only, which this machine does not reach", pc.HostIP)
+			st = pubState{reach: ReachRemoteLoopback, hostIP: pc.HostIP}
 			continue
 		}
-		if pc.Published == "" {
-			return h, fmt.Sprintf("published on a host port docker picks, on %s", h)
-		}
-		return h, fmt.Sprintf("published on %s:%s", h, pc.Published)
+		return h, pubState{hostIP: h, published: pc.Published}
 	}
-	return "", how
+	return "", st
 }
 
 // hostFor is the address this machine dials for a port bound on hostIP;
@@ -414,11 +388,22 @@ func (v *projectView) asAdvertised(host string, port int, pub string) bool {
 	return err == nil && a.IsLoopback() && a.String() == ph
 }
 
+// via is the service whose published port reaches a listener through
+// it: ReachHostPort (this service publishes the advertised host port from
+// another container port), ReachProxy (another service publishes it) or
+// ReachNamedService (the advertised host names another service).
+type via struct {
+	reach         Reach
+	service       string
+	image         string
+	containerPort int
+}
+
 // publishedByAnother finds a port another service publishes for an
 // address a broker advertises: host port P of the Docker host (a proxy
 // such as toxiproxy, nginx or socat publishing it), or port P of a service
 // the host names.
-func (v *projectView) publishedByAnother(self, host string, port int) (pub, how string) {
+func (v *projectView) publishedByAnother(self, host string, port int) (string, via) {
 	if v.namesDockerHost(host) {
 		for _, pb := range v.pubs {
 			if pb.hostPort != port {
@@ -430,11 +415,11 @@ func (v *projectView) publishedByAnother(self, host string, port int) (pub, how 
 			}
 			addr := net.JoinHostPort(h, strconv.Itoa(port))
 			if pb.service == self {
-				return addr, fmt.Sprintf("host port %d is published by this service, from its container port %d", port, pb.containerPort)
+				return addr, via{reach: ReachHostPort, service: self, containerPort: pb.containerPort}
 			}
-			return addr, fmt.Sprintf("host port %d is published by service %s (%s), from its container port %d: the connection goes through %s, which must forward it to this broker", port, pb.service, v.imageOf(pb.service), pb.containerPort, pb.service)
+			return addr, via{reach: ReachProxy, service: pb.service, image: v.imageOf(pb.service), containerPort: pb.containerPort}
 		}
-		return "", ""
+		return "", via{}
 	}
 	for _, name := range v.names {
 		if name == self || !v.serviceNamed(name, host) {
@@ -448,9 +433,9 @@ func (v *projectView) publishedByAnother(self, host string, port int) (pub, how 
 		} else if addr, _ = v.publishedPort(ports, port); addr == "" {
 			continue
 		}
-		return addr, fmt.Sprintf("%s names service %s (%s), which publishes its port %d as %s: the connection goes through %s, which must forward it to this broker", host, name, v.imageOf(name), port, addr, name)
+		return addr, via{reach: ReachNamedService, service: name, image: v.imageOf(name)}
 	}
-	return "", ""
+	return "", via{}
 }
 
 // reachesBinding: an advertised host that names the Docker host reaches a
@@ -490,52 +475,61 @@ func (v *projectView) serviceNamed(service, host string) bool {
 	return slices.ContainsFunc(names, func(n string) bool { return n != "" && strings.EqualFold(n, host) })
 }
 
-// portTakenBy names an address that a rule for any host on a's port would
+// Conflict is an address that a broader rule would take from its owner.
+type Conflict struct {
+	Addr      string // the address
+	Service   string // the service that advertises or publishes it
+	Published bool   // Service publishes Addr (else advertises it)
+}
+
+// portTakenBy is an address that a rule for any host on a's port would
 // take from its owner: another listener's advertised address on that
 // port, or a published address other than pub.
-func (v *projectView) portTakenBy(a listener, self, pub string) string {
+func (v *projectView) portTakenBy(a listener, self, pub string) *Conflict {
 	for _, o := range v.advs {
 		if o.service == self && o.l.name == a.name {
 			continue
 		}
 		if o.l.port == a.port {
-			return fmt.Sprintf("%s, which service %s advertises", o.l.addr(), o.service)
+			return &Conflict{Addr: o.l.addr(), Service: o.service}
 		}
 	}
 	for _, pb := range v.pubs {
 		h, ok := v.hostFor(pb.hostIP)
 		addr := net.JoinHostPort(h, strconv.Itoa(pb.hostPort))
 		if ok && pb.hostPort == a.port && addr != pub {
-			return fmt.Sprintf("%s, which service %s publishes", addr, pb.service)
+			return &Conflict{Addr: addr, Service: pb.service, Published: true}
 		}
 	}
-	return ""
+	return nil
 }
 
-// hostTakenBy names an address that a rule for any port on a's host would
+// hostTakenBy is an address that a rule for any port on a's host would
 // take from its owner: another listener's advertised address on that
 // host, or a published address on it that the rule would move.
-func (v *projectView) hostTakenBy(a listener, self, target string) string {
+func (v *projectView) hostTakenBy(a listener, self, target string) *Conflict {
 	for _, o := range v.advs {
 		if o.service == self && o.l.name == a.name {
 			continue
 		}
 		if o.l.hostComputed == "" && strings.EqualFold(o.l.host, a.host) {
-			return fmt.Sprintf("%s, which service %s advertises", o.l.addr(), o.service)
+			return &Conflict{Addr: o.l.addr(), Service: o.service}
 		}
 	}
 	if !strings.EqualFold(a.host, target) {
 		for _, pb := range v.pubs {
 			if h, ok := v.hostFor(pb.hostIP); ok && strings.EqualFold(h, a.host) {
-				return fmt.Sprintf("%s, which service %s publishes", net.JoinHostPort(h, strconv.Itoa(pb.hostPort)), pb.service)
+				return &Conflict{Addr: net.JoinHostPort(h, strconv.Itoa(pb.hostPort)), Service: pb.service, Published: true}
 			}
 		}
 	}
-	return ""
+	return nil
 }
 
-// adviseUnpublished says, for each listener whose container port is not
-// published, what reaching it would take, or that it needs no reaching.
+// adviseUnpublished finds, for each listener whose container port is not
+// published, what reaching it would take (a host port no service
+// publishes and no earlier advice named, and the rule that would follow),
+// or that it needs no reaching: the listeners host clients use instead.
 func (v *projectView) adviseUnpublished(sr *Service, reachable bool) {
 	var reached []string
 	for _, l := range sr.Listeners {
@@ -549,30 +543,37 @@ func (v *projectView) adviseUnpublished(sr *Service, reachable bool) {
 			continue
 		}
 		if reachable {
-			l.Note += fmt.Sprintf(": it serves containers on its network; host clients use listener %s", strings.Join(reached, ", "))
+			l.servedBy = reached
 			continue
 		}
-		hostPort := ""
+		a := &advice{service: l.portsOf}
 		for _, p := range []int{l.ContainerPort, l.Port} {
 			if p > 0 && !v.suggested[p] && !slices.ContainsFunc(v.pubs, func(pb publication) bool { return pb.hostPort == p }) {
-				hostPort = strconv.Itoa(p)
+				a.hostPort = p
 				v.suggested[p] = true
 				break
 			}
 		}
-		free := ""
-		if hostPort == "" {
-			hostPort, free = "HOSTPORT", " (HOSTPORT a host port no service publishes yet)"
+		hostPort := "HOSTPORT"
+		if a.hostPort > 0 {
+			hostPort = strconv.Itoa(a.hostPort)
 		}
-		l.Note += fmt.Sprintf("; to reach it from the host, publish it (ports: - \"%s:%d\" on service %s%s)", hostPort, l.ContainerPort, l.portsOf, free)
 		if l.Port >= 0 && l.Host != "" {
 			if match, err := ruleAddr(l.Host, l.Port); err == nil {
-				l.Note += fmt.Sprintf(" and the rule %s => %s would do the rest: what it advertises can stay", match, net.JoinHostPort(v.o.target, hostPort))
+				a.rule = match + " => " + net.JoinHostPort(v.o.target, hostPort)
 			}
 		} else {
-			l.Note += ", then run this command again"
+			a.again = true
 		}
+		l.advice = a
 	}
 }
 
-var composePortsAdvice = regexp.MustCompile(`\(ports: - "(?:\d+|HOSTPORT):(\d+)" on service [^()]*(?: \(HOSTPORT[^)]*\))?\)(?: and the rule \S+ => \S+ would do the rest: what it advertises can stay)?`)
+// advice is how to reach a listener whose container port is not
+// published.
+type advice struct {
+	hostPort int    // publish it on this host port; 0: any no service publishes yet
+	service  string // on this service (the one whose network the broker uses)
+	rule     string // then this rule reaches it, "" when none can be told
+	again    bool   // what it advertises is computed: derive again once published
+}

@@ -148,9 +148,6 @@ type Listener struct {
 	// Advertised is the address clients are told, as written; a part
 	// computed at start shows as <port> or <container hostname>.
 	Advertised string
-	// Computed says what computes part of Advertised at container
-	// start, "" when nothing does.
-	Computed string
 	// ContainerPort is the port the listener binds in the container.
 	ContainerPort int
 	// Published is the host address that reaches it, "" when none does.
@@ -158,15 +155,42 @@ type Listener struct {
 	// Rule sends Advertised to Published; "" when the host cannot reach
 	// the listener.
 	Rule string
-	// Note says how Published was found, or why there is none.
-	Note string
+	// Reach says how this host reaches the listener, or why it cannot;
+	// Explain says it in words.
+	Reach Reach
+	// TakenBy names the service that advertises the same address and
+	// keeps the rule for it: one address cannot reach two brokers. Rule
+	// is then empty, whatever Reach says.
+	TakenBy string
 	// RandomPort: the engine picked the host port (Docker only); it
 	// changes when the container restarts.
 	RandomPort bool
 
-	reachable   bool
-	unpublished bool   // the container port is not published: advice depends on the other listeners
-	portsOf     string // the service whose ports: publish the listener's
+	reachable bool
+	docker    bool // read from a Docker engine: advice in docker run's words
+	kind      Kind
+	service   string // the listener's service
+	portsOf   string // the service whose ports: publish the listener's
+	bindFrom  string // where the bind ports come from, e.g. KAFKA_LISTENERS
+
+	// What computes part of the address at container start.
+	hostBy, portBy, bindBy   computer
+	hostCommand, portCommand string // HOSTNAME_COMMAND and PORT_COMMAND as set
+
+	bindDiffers  bool     // it binds ContainerPort and advertises Port
+	bindDerived  bool     // no bind ports set: it binds the advertised one
+	hostNet      bool     // network_mode host
+	pub          pubState // why the container port is not published, or (ReachAnyPort) how
+	via          via
+	other        *Conflict // ReachHostShared, ReachPortShared
+	sharedPub    string    // ReachPortShared: the published address
+	err          error     // ReachNoRule
+	noRule       noRule
+	asAdvertised bool // the host reaches the advertised address as it is
+	quoted       bool // the rule writes the host in quotes
+	unpublished  bool // not published: advice depends on the other listeners
+	servedBy     []string
+	advice       *advice
 }
 
 // Reachable reports whether this host reaches the advertised address

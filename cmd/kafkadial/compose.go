@@ -51,8 +51,8 @@ func newComposeResult(r *discover.Result) *composeResult {
 		sr := serviceResult{Service: s.Name, Image: s.Image, Kind: string(s.Kind), Role: string(s.Role), Roles: s.Roles,
 			Read: s.Read, Assumed: s.Assumed, Problems: s.Problems, Listeners: []listenerResult{}}
 		for _, l := range s.Listeners {
-			sr.Listeners = append(sr.Listeners, listenerResult{Name: l.Name, Protocol: l.Protocol, Advertised: l.Advertised, Computed: l.Computed,
-				ContainerPort: l.ContainerPort, Published: l.Published, Rule: l.Rule, Reachable: l.Reachable(), Note: l.Note})
+			sr.Listeners = append(sr.Listeners, listenerResult{Name: l.Name, Protocol: l.Protocol, Advertised: l.Advertised, Computed: l.Computed(),
+				ContainerPort: l.ContainerPort, Published: l.Published, Rule: l.Rule, Reachable: l.Reachable(), Note: l.Explain()})
 		}
 		res.Services = append(res.Services, sr)
 	}
