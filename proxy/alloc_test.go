@@ -64,6 +64,16 @@ func newPassThrough(tb testing.TB, body int) *passThrough {
 	return pt
 }
 
+// newFetchThrough is a passThrough of Fetch v16 requests and responses
+// with parts partitions of records bytes each and no NodeEndpoints:
+// streamed, their records spliced.
+func newFetchThrough(tb testing.TB, records, parts int) *passThrough {
+	pt := newPassThrough(tb, 0)
+	pt.req, pt.resp = fetchBench(records, parts)
+	pt.buf = make([]byte, max(len(pt.req), len(pt.resp)))
+	return pt
+}
+
 // roundTrip moves one request and its response through the conn.
 func (pt *passThrough) roundTrip(tb testing.TB) {
 	if _, err := pt.client.Write(pt.req); err != nil {
@@ -95,6 +105,21 @@ func TestPassThroughAllocs(t *testing.T) {
 	pt := newPassThrough(t, 4096)
 	if n := testing.AllocsPerRun(200, func() { pt.roundTrip(t) }); n != 0 {
 		t.Errorf("%.1f allocations per request and response passed through, want 0", n)
+	}
+}
+
+// TestStreamedFetchAllocs: a Fetch response without NodeEndpoints,
+// streamed (structure through the window, records spliced or not),
+// allocates nothing either.
+func TestStreamedFetchAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under the race detector mean nothing (sync.Pool drops items at random)")
+	}
+	for _, records := range []int{100, 16 << 10} {
+		pt := newFetchThrough(t, records, 3)
+		if n := testing.AllocsPerRun(100, func() { pt.roundTrip(t) }); n != 0 {
+			t.Errorf("records of %d bytes: %.1f allocations per Fetch request and response, want 0", records, n)
+		}
 	}
 }
 

@@ -47,7 +47,7 @@ type conn struct {
 	resp   [8]byte
 	respLR io.LimitedReader
 	respW  writerOnly
-	out    []byte // a rewritten frame
+	st     stream // a streamed response
 }
 
 // writerOnly hides a ReaderFrom, so io.CopyBuffer uses the buffer it is
@@ -347,6 +347,9 @@ func (c *conn) response(first bool) error {
 		return bad("the broker answered correlation id %d, expected %d (%s v%d)", corr, e.corr, kmsg.NameForKey(e.key), e.version)
 	}
 	if rewrites(e.key, e.version) {
+		if e.key == keyFetch {
+			return c.streamFetch(e, size)
+		}
 		return c.rewriteResponse(e, size)
 	}
 	if _, err := c.respW.Write(c.resp[:]); err != nil {
@@ -355,35 +358,34 @@ func (c *conn) response(first bool) error {
 	return copyN(c.client, c.up, int64(size)-4, &c.respLR, &c.respW, c.p)
 }
 
-// rewriteResponse reads a response that carries broker addresses whole,
-// rewrites them and writes the result.
+// rewriteResponse reads a response that carries broker addresses whole
+// (into memory that grows as its bytes arrive), rewrites them and writes
+// the result.
 func (c *conn) rewriteResponse(e inflight, size int32) error {
-	bp := c.p.getBig()
-	defer c.p.putBig(bp)
-	body, err := readGrowing(c.up, (*bp)[:0], int(size)-4)
-	*bp = body[:0]
+	bp := c.p.getWindow()
+	defer c.p.putWindow(bp)
+	frame, err := readGrowing(c.up, append((*bp)[:0], c.resp[:]...), 4+int(size))
+	*bp = frame[:0]
 	if err != nil {
 		return err
 	}
-	keep, tail, err := rewriteBody(e.key, e.version, body, c.out[:0], c.mapNode)
+	keep, tail, err := rewriteBody(e.key, e.version, frame[8:], nil, c.mapNode)
 	if err != nil {
 		return bad("%s v%d response: %v", kmsg.NameForKey(e.key), e.version, err)
 	}
-	if tail != nil {
-		c.out = tail[:0]
-		if len(tail) > 256<<10 {
-			c.out = nil // keep no large buffer on an idle connection
-		}
-	} else {
-		keep = len(body)
+	if tail == nil {
+		_, err = c.client.Write(frame)
+		return err
 	}
 	n := 4 + int64(keep) + int64(len(tail))
 	if n > int64(c.p.cfg.maxFrame) {
 		return bad("%s v%d response: rewritten frame of %d bytes over the bound %d", kmsg.NameForKey(e.key), e.version, n, c.p.cfg.maxFrame)
 	}
-	binary.BigEndian.PutUint32(c.resp[:4], uint32(n))
-	bufs := net.Buffers{c.resp[:], body[:keep], tail}
-	_, err = bufs.WriteTo(c.client)
+	binary.BigEndian.PutUint32(frame, uint32(n))
+	if _, err := c.client.Write(frame[:8+keep]); err != nil {
+		return err
+	}
+	_, err = c.client.Write(tail)
 	return err
 }
 

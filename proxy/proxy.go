@@ -47,8 +47,8 @@ type Proxy struct {
 	nodes   map[int32]*node
 	conns   map[*conn]struct{}
 
-	bufs sync.Pool // *[]byte of copyBuf bytes: copies that cannot splice
-	big  sync.Pool // *[]byte of any size: responses read whole
+	bufs    sync.Pool // *[]byte of copyBuf bytes: copies that cannot splice
+	windows sync.Pool // *[]byte of windowSize to maxPooled bytes: streamed and small responses
 }
 
 // copyBuf is the buffer size of a copy that cannot splice.
@@ -64,16 +64,22 @@ func (p *Proxy) getBuf() *[]byte {
 
 func (p *Proxy) putBuf(b *[]byte) { p.bufs.Put(b) }
 
-func (p *Proxy) getBig() *[]byte {
-	if b, ok := p.big.Get().(*[]byte); ok {
+// getWindow returns a buffer of at least windowSize bytes (its length is
+// its capacity).
+func (p *Proxy) getWindow() *[]byte {
+	if b, ok := p.windows.Get().(*[]byte); ok {
 		return b
 	}
-	return new([]byte)
+	b := make([]byte, windowSize)
+	return &b
 }
 
-func (p *Proxy) putBig(b *[]byte) {
-	if cap(*b) <= p.cfg.maxFrame {
-		p.big.Put(b)
+// putWindow keeps b for reuse unless it grew beyond maxPooled: no large
+// buffer outlives the response that needed it.
+func (p *Proxy) putWindow(b *[]byte) {
+	if cap(*b) <= maxPooled {
+		*b = (*b)[:cap(*b)]
+		p.windows.Put(b)
 	}
 }
 

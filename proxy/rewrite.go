@@ -73,6 +73,15 @@ func rewriteBody(key, version int16, body, out []byte, m mapper) (keep int, tail
 	if rewriteMax(key) < version || version < 0 {
 		return 0, nil, fmt.Errorf("version beyond v%d", rewriteMax(key))
 	}
+	if key == keyProduce || key == keyFetch {
+		// Flexible (rewrites says so): header tags, then the message,
+		// walked without decoding it.
+		hdr, err := skipTags(body)
+		if err != nil {
+			return 0, nil, fmt.Errorf("header: %w", err)
+		}
+		return rewriteEndpoints(key, version, body, hdr, out, m)
+	}
 	resp := kmsg.ResponseForKey(key)
 	resp.SetVersion(version)
 	hdr := 0
@@ -83,8 +92,6 @@ func rewriteBody(key, version int16, body, out []byte, m mapper) (keep int, tail
 	}
 	msg := body[hdr:]
 	switch key {
-	case keyProduce, keyFetch:
-		return rewriteEndpoints(key, version, body, hdr, out, m)
 	case keyApiVersions:
 		if len(msg) >= 2 && int16(binary.BigEndian.Uint16(msg)) == errUnsupportedVersion {
 			resp.SetVersion(0) // brokers answer UNSUPPORTED_VERSION as v0
