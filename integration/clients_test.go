@@ -33,7 +33,7 @@ const (
 // kafka-3:29092, each published on its own loopback port.
 func startCluster(t testing.TB, opts ...kafkatest.Option) *kafkatest.Cluster {
 	t.Helper()
-	c, err := kafkatest.Start(append([]kafkatest.Option{kafkatest.Topic(topic, partitions)}, opts...)...)
+	c, err := kafkatest.Start(append([]kafkatest.Option{kafkatest.WithTopic(topic, partitions)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +428,7 @@ func TestTLSThroughAdapters(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := startCluster(t, kafkatest.TLS(srv))
+			c := startCluster(t, kafkatest.WithTLS(srv))
 			d := newDialer(t, c, dialer.WithTLS(ca.Client()), dialer.WithTimeout(3*time.Second))
 			// With TLS, the seed is an advertised name too: the rules remap
 			// it, and its certificate is checked against that name.

@@ -31,7 +31,7 @@ const proxyRecords = 2000
 // with a broken rules file keeps the rules in force, and SIGTERM ends the
 // proxy with exit 0.
 func TestProxyClients(t *testing.T) {
-	c, err := kafkatest.Start(kafkatest.Advertise("kafka-{id}.proxy.invalid:9092"), kafkatest.Topic(topic, partitions))
+	c, err := kafkatest.Start(kafkatest.WithAdvertise("kafka-{id}.proxy.invalid:9092"), kafkatest.WithTopic(topic, partitions))
 	if err != nil {
 		t.Fatal(err)
 	}

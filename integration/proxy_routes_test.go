@@ -144,7 +144,7 @@ func TestProxyTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := kafkatest.Start(kafkatest.Advertise("kafka-{id}.proxy.invalid:9092"), kafkatest.Topic(topic, partitions), kafkatest.TLS(srv))
+		c, err := kafkatest.Start(kafkatest.WithAdvertise("kafka-{id}.proxy.invalid:9092"), kafkatest.WithTopic(topic, partitions), kafkatest.WithTLS(srv))
 		if err != nil {
 			t.Fatal(err)
 		}

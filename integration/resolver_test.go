@@ -30,7 +30,7 @@ var dnsClients = []struct {
 // unique to this process, with the advertised port.
 func TestResolverClientsByA(t *testing.T) {
 	lo := fmt.Sprintf("127.%d.%d.", 50+os.Getpid()%150, os.Getpid()/150%250)
-	c, err := kafkatest.Start(kafkatest.Topic(dnsTopic, dnsPartitions), kafkatest.Publish(lo+"{id}:29092"))
+	c, err := kafkatest.Start(kafkatest.WithTopic(dnsTopic, dnsPartitions), kafkatest.WithPublish(lo+"{id}:29092"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestResolverClientsByA(t *testing.T) {
 // points at a port where nothing listens, so its dials show that candidates
 // are tried in order.
 func TestResolverClientsBySRV(t *testing.T) {
-	c, err := kafkatest.Start(kafkatest.Topic(dnsTopic, dnsPartitions))
+	c, err := kafkatest.Start(kafkatest.WithTopic(dnsTopic, dnsPartitions))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,9 +106,9 @@ func TestResolverClientsBySRV(t *testing.T) {
 func TestKcatThroughDNSServe(t *testing.T) {
 	n := startDNSNetns(t)
 	c, err := kafkatest.Start(
-		kafkatest.Topic(dnsTopic, 3),
-		kafkatest.Listen(n.prefix+"{id}:29092"),
-		kafkatest.Publish(""),
+		kafkatest.WithTopic(dnsTopic, 3),
+		kafkatest.WithListen(n.prefix+"{id}:29092"),
+		kafkatest.WithPublish(""),
 	)
 	if err != nil {
 		t.Fatal(err)

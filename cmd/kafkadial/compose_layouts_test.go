@@ -21,7 +21,7 @@ func hostListenerCluster(t *testing.T, host string) (c *kafkatest.Cluster, p str
 	t.Helper()
 	ln := reserve(t)
 	p = fmt.Sprint(port(ln))
-	c = startCluster(t, kafkatest.Topic("t", 2), kafkatest.Brokers(1), kafkatest.Advertise(net.JoinHostPort(host, p)), kafkatest.Publish(""))
+	c = startCluster(t, kafkatest.WithTopic("t", 2), kafkatest.WithBrokers(1), kafkatest.WithAdvertise(net.JoinHostPort(host, p)), kafkatest.WithPublish(""))
 	publishOn(t, ln, c.Brokers[0].Listen)
 	return c, p
 }
@@ -35,7 +35,7 @@ func composeFile(dir string) string { return filepath.Join("testdata/compose", d
 // strict dialer holding only the derived rules.
 func TestComposeNewLayoutsProduceConsume(t *testing.T) {
 	t.Run("isolated KRaft controllers", func(t *testing.T) {
-		c := startCluster(t, kafkatest.Topic("t", 3), kafkatest.Advertise("broker-{id}:29092"))
+		c := startCluster(t, kafkatest.WithTopic("t", 3), kafkatest.WithAdvertise("broker-{id}:29092"))
 		code, rules, stderr := fromCompose(t, portsEnv(c, "BROKER_%d_PORT"), composeFile("kraft-isolated"))
 		if code != 0 || stderr != "" {
 			t.Fatalf("exit %d, stderr %q", code, stderr)
@@ -48,7 +48,7 @@ func TestComposeNewLayoutsProduceConsume(t *testing.T) {
 		produceConsume(t, rules, c.Seed(), "t", 9)
 	})
 	t.Run("listeners in a mounted server.properties", func(t *testing.T) {
-		c := startCluster(t, kafkatest.Topic("t", 2), kafkatest.Brokers(1), kafkatest.Advertise("localhost:9094"))
+		c := startCluster(t, kafkatest.WithTopic("t", 2), kafkatest.WithBrokers(1), kafkatest.WithAdvertise("localhost:9094"))
 		_, pub, _ := net.SplitHostPort(c.Seed())
 		code, rules, _ := fromCompose(t, map[string]string{"EXTERNAL_PORT": pub}, composeFile("mounted-properties"))
 		if code != 0 {
@@ -73,7 +73,7 @@ func TestComposeNewLayoutsProduceConsume(t *testing.T) {
 		_ = c
 	})
 	t.Run("wurstmeister, KAFKA_ADVERTISED_HOST_NAME and PORT", func(t *testing.T) {
-		c := startCluster(t, kafkatest.Topic("t", 2), kafkatest.Brokers(1), kafkatest.Advertise("docker-machine.invalid:9092"))
+		c := startCluster(t, kafkatest.WithTopic("t", 2), kafkatest.WithBrokers(1), kafkatest.WithAdvertise("docker-machine.invalid:9092"))
 		_, pub, _ := net.SplitHostPort(c.Seed())
 		code, rules, stderr := fromCompose(t, map[string]string{"KAFKA_HOST_PORT": pub}, composeFile("wurstmeister"))
 		if code != 0 {
@@ -90,7 +90,7 @@ func TestComposeNewLayoutsProduceConsume(t *testing.T) {
 	t.Run("wurstmeister, host from HOSTNAME_COMMAND", func(t *testing.T) {
 		// HOSTNAME_COMMAND prints the gateway's address, here that of the
 		// Docker bridge; whatever it prints, the rule holds.
-		c := startCluster(t, kafkatest.Topic("t", 2), kafkatest.Brokers(1), kafkatest.Advertise("198.18.255.1:9094"))
+		c := startCluster(t, kafkatest.WithTopic("t", 2), kafkatest.WithBrokers(1), kafkatest.WithAdvertise("198.18.255.1:9094"))
 		_, pub, _ := net.SplitHostPort(c.Seed())
 		code, rules, _ := fromCompose(t, map[string]string{"OUTSIDE_PORT": pub}, composeFile("wurstmeister-hostname-command"))
 		if code != 0 {
@@ -111,7 +111,7 @@ func TestComposeNewLayoutsProduceConsume(t *testing.T) {
 			}
 			return kafkatest.AdvertiseAs(ln, fmt.Sprintf("docker-host.invalid:%d", port(ln))), nil
 		}
-		c := startCluster(t, kafkatest.Brokers(3), kafkatest.Topic("t", 3), kafkatest.Kfake(kfake.ListenFn(listen)), kafkatest.Publish(""))
+		c := startCluster(t, kafkatest.WithBrokers(3), kafkatest.WithTopic("t", 3), kafkatest.WithKfake(kfake.ListenFn(listen)), kafkatest.WithPublish(""))
 		code, rules, _ := fromCompose(t, nil, composeFile("wurstmeister-port-command"))
 		if code != 0 {
 			t.Fatalf("exit %d", code)
@@ -134,7 +134,7 @@ func TestComposeNewLayoutsProduceConsume(t *testing.T) {
 		produceConsume(t, rules, "127.0.0.1:"+p, "t", 6)
 	})
 	t.Run("Redpanda, one-line command, unnamed listener", func(t *testing.T) {
-		c := startCluster(t, kafkatest.Topic("t", 2), kafkatest.Brokers(1), kafkatest.Advertise("redpanda:9092"))
+		c := startCluster(t, kafkatest.WithTopic("t", 2), kafkatest.WithBrokers(1), kafkatest.WithAdvertise("redpanda:9092"))
 		_, pub, _ := net.SplitHostPort(c.Seed())
 		code, rules, _ := fromCompose(t, map[string]string{"RP_PORT": pub}, composeFile("redpanda-string"))
 		if code != 0 {
@@ -156,7 +156,7 @@ func TestComposeNewLayoutsProduceConsume(t *testing.T) {
 		produceConsume(t, rules, "127.0.0.1:"+p, "t", 6)
 	})
 	t.Run("socat sidecar named by the advertised host", func(t *testing.T) {
-		c := startCluster(t, kafkatest.Topic("t", 2), kafkatest.Brokers(1), kafkatest.Advertise("kafka-proxy:29092"))
+		c := startCluster(t, kafkatest.WithTopic("t", 2), kafkatest.WithBrokers(1), kafkatest.WithAdvertise("kafka-proxy:29092"))
 		_, pub, _ := net.SplitHostPort(c.Seed())
 		code, rules, _ := fromCompose(t, map[string]string{"SOCAT_PORT": pub}, composeFile("proxy-socat"))
 		if code != 0 {

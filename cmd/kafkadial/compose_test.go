@@ -57,7 +57,7 @@ func wantRules(t *testing.T, rules string, want ...string) {
 // and consumes through a strict dialer holding only the derived rules.
 func TestComposeLayoutsProduceConsume(t *testing.T) {
 	t.Run("apache/kafka three brokers", func(t *testing.T) {
-		c := startCluster(t, kafkatest.Topic("t", 3))
+		c := startCluster(t, kafkatest.WithTopic("t", 3))
 		env := portsEnv(c, "KAFKA_%d_PORT")
 		code, rules, _ := fromCompose(t, env, "testdata/compose/apache-three/compose.yaml")
 		if code != 0 {
@@ -67,7 +67,7 @@ func TestComposeLayoutsProduceConsume(t *testing.T) {
 		produceConsume(t, rules, c.Seed(), "t", 9)
 	})
 	t.Run("bitnami/kafka three brokers", func(t *testing.T) {
-		c := startCluster(t, kafkatest.Topic("t", 3), kafkatest.Advertise("kafka-{id}:9092"))
+		c := startCluster(t, kafkatest.WithTopic("t", 3), kafkatest.WithAdvertise("kafka-{id}:9092"))
 		code, rules, _ := fromCompose(t, portsEnv(c, "KAFKA_%d_PORT"), "testdata/compose/bitnami-three/compose.yaml")
 		if code != 0 {
 			t.Fatalf("exit %d", code)
@@ -78,7 +78,7 @@ func TestComposeLayoutsProduceConsume(t *testing.T) {
 	t.Run("bitnami/kafka one broker, host listener on another host port", func(t *testing.T) {
 		// EXTERNAL advertises localhost:9094 while the container port 9094
 		// is published elsewhere: the rule sends localhost:9094 there.
-		c := startCluster(t, kafkatest.Topic("t", 2), kafkatest.Brokers(1), kafkatest.Advertise("localhost:9094"))
+		c := startCluster(t, kafkatest.WithTopic("t", 2), kafkatest.WithBrokers(1), kafkatest.WithAdvertise("localhost:9094"))
 		_, pub, _ := net.SplitHostPort(c.Seed())
 		code, rules, _ := fromCompose(t, map[string]string{"EXTERNAL_PORT": pub}, "testdata/compose/bitnami-single/compose.yaml")
 		if code != 0 {
@@ -97,7 +97,7 @@ func TestComposeLayoutsProduceConsume(t *testing.T) {
 			// P:P; the test holds P open and forwards it to the broker.
 			ln := reserve(t)
 			p := fmt.Sprint(port(ln))
-			c := startCluster(t, kafkatest.Topic("t", 2), kafkatest.Brokers(1), kafkatest.Advertise("localhost:"+p), kafkatest.Publish(""))
+			c := startCluster(t, kafkatest.WithTopic("t", 2), kafkatest.WithBrokers(1), kafkatest.WithAdvertise("localhost:"+p), kafkatest.WithPublish(""))
 			publishOn(t, ln, c.Brokers[0].Listen)
 			code, rules, _ := fromCompose(t, map[string]string{tc.portVar: p}, filepath.Join("testdata/compose", tc.dir, "compose.yaml"))
 			if code != 0 {
@@ -120,7 +120,7 @@ func TestComposeLayoutsProduceConsume(t *testing.T) {
 			}
 			return kafkatest.AdvertiseAs(ln, fmt.Sprintf("localhost:%d", port(ln))), nil
 		}
-		c := startCluster(t, kafkatest.Brokers(3), kafkatest.Topic("t", 3), kafkatest.Kfake(kfake.ListenFn(listen)))
+		c := startCluster(t, kafkatest.WithBrokers(3), kafkatest.WithTopic("t", 3), kafkatest.WithKfake(kfake.ListenFn(listen)))
 		env := map[string]string{}
 		var want []string
 		for i, a := range c.Kfake().ListenAddrs() {
@@ -136,7 +136,7 @@ func TestComposeLayoutsProduceConsume(t *testing.T) {
 		produceConsume(t, rules, strings.Replace(strings.Split(want[0], " => ")[1], "localhost", "127.0.0.1", 1), "t", 9)
 	})
 	t.Run("variables from .env, override file and profiles", func(t *testing.T) {
-		c := startCluster(t, kafkatest.Topic("t", 3), kafkatest.Advertise("broker-{id}:29092"))
+		c := startCluster(t, kafkatest.WithTopic("t", 3), kafkatest.WithAdvertise("broker-{id}:29092"))
 		dir := t.TempDir()
 		for _, f := range []string{"compose.yaml", "compose.override.yaml", ".env"} {
 			b, err := os.ReadFile(filepath.Join("testdata/compose/dotenv", f))

@@ -190,7 +190,7 @@ func TestProbeWrongRule(t *testing.T) {
 func TestProbeProposesFromBootstrap(t *testing.T) {
 	for _, n := range []int{1, 3} {
 		t.Run(fmt.Sprint(n, "brokers"), func(t *testing.T) {
-			c := startCluster(t, kafkatest.Brokers(n), kafkatest.Advertise("kafka-{id}.invalid:29092"))
+			c := startCluster(t, kafkatest.WithBrokers(n), kafkatest.WithAdvertise("kafka-{id}.invalid:29092"))
 			code, stdout, stderr := runCLI(t, "probe", "--bootstrap", c.Seed(), "--json", "--no-env")
 			if code != 1 {
 				t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
@@ -246,7 +246,7 @@ func TestProbeProposesSamePort(t *testing.T) {
 		}
 		return kafkatest.AdvertiseAs(ln, fmt.Sprintf("kafka-%d.invalid:%d", next, port(ln))), nil
 	}
-	c := startCluster(t, kafkatest.Brokers(3), kafkatest.Kfake(kfake.ListenFn(listen)))
+	c := startCluster(t, kafkatest.WithBrokers(3), kafkatest.WithKfake(kfake.ListenFn(listen)))
 	kf := c.Kfake()
 	boot := kf.ListenAddrs()[0]
 	_, bootPort, _ := net.SplitHostPort(boot)
@@ -274,7 +274,7 @@ func TestProbeProposesSamePort(t *testing.T) {
 // TestProbeAsksNoDNS: with names under .invalid and no rules, the probe
 // sends no query: the resolver it is given would count one.
 func TestProbeAsksNoDNS(t *testing.T) {
-	c := startCluster(t, kafkatest.Advertise("kafka-{id}.invalid:29092"))
+	c := startCluster(t, kafkatest.WithAdvertise("kafka-{id}.invalid:29092"))
 	var queries atomic.Int32
 	cl := envCLI(nil)
 	cl.resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
@@ -300,7 +300,7 @@ func TestProbeTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := startCluster(t, kafkatest.TLS(srv))
+	c := startCluster(t, kafkatest.WithTLS(srv))
 	dir := t.TempDir()
 	rules := writeFile(t, dir, "kafka.rules", c.Rules())
 	cafile := writeFile(t, dir, "ca.pem", string(ca.PEM))
@@ -357,7 +357,7 @@ func TestProbeTLSVerifiesAdvertisedName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := startCluster(t, kafkatest.TLS(srv))
+	c := startCluster(t, kafkatest.WithTLS(srv))
 	dir := t.TempDir()
 	rules := writeFile(t, dir, "kafka.rules", c.Rules())
 	cafile := writeFile(t, dir, "ca.pem", string(ca.PEM))
@@ -374,7 +374,7 @@ func TestProbeTLSVerifiesAdvertisedName(t *testing.T) {
 
 func TestProbeSASL(t *testing.T) {
 	const secret = "s3cret-Pa55"
-	c := startCluster(t, kafkatest.Kfake(kfake.EnableSASL(), kfake.Superuser("PLAIN", "admin", secret), kfake.Superuser("SCRAM-SHA-256", "scram", secret)))
+	c := startCluster(t, kafkatest.WithKfake(kfake.EnableSASL(), kfake.Superuser("PLAIN", "admin", secret), kfake.Superuser("SCRAM-SHA-256", "scram", secret)))
 	dir := t.TempDir()
 	rules := writeFile(t, dir, "kafka.rules", c.Rules())
 	pwfile := writeFile(t, dir, "pw", secret+"\n")

@@ -25,7 +25,7 @@ import (
 // loopback port of its own: only rules reach them.
 func proxyCluster(t *testing.T) *kafkatest.Cluster {
 	t.Helper()
-	return startCluster(t, kafkatest.Advertise("kafka-{id}.proxy.invalid:9092"), kafkatest.Topic("events", 6))
+	return startCluster(t, kafkatest.WithAdvertise("kafka-{id}.proxy.invalid:9092"), kafkatest.WithTopic("events", 6))
 }
 
 // proxyPorts returns a loopback port P such that P..P+n are free, for a

@@ -49,7 +49,7 @@ func main() {
 
 func run(w io.Writer, base, n int) error {
 	const topic = "quickstart"
-	cluster, err := kafkatest.Start(kafkatest.PublishPorts(base), kafkatest.Topic(topic, 6))
+	cluster, err := kafkatest.Start(kafkatest.WithPublishPorts(base), kafkatest.WithTopic(topic, 6))
 	if err != nil {
 		return fmt.Errorf("starting the embedded cluster (try -ports with another base): %w", err)
 	}

@@ -107,8 +107,8 @@ func (c *core) start() error {
 			return a.seq - b.seq
 		}
 	})
-	cl, err := kafkatest.Start(kafkatest.Brokers(c.n), kafkatest.Listen("127.0.0.1:0"),
-		kafkatest.Advertise("kfake-{id}:9092"), kafkatest.Publish(""))
+	cl, err := kafkatest.Start(kafkatest.WithBrokers(c.n), kafkatest.WithListen("127.0.0.1:0"),
+		kafkatest.WithAdvertise("kfake-{id}:9092"), kafkatest.WithPublish(""))
 	if err != nil {
 		return err
 	}

@@ -70,10 +70,10 @@ func main() {
 	}
 
 	opts := []kafkatest.Option{
-		kafkatest.Brokers(*brokers),
-		kafkatest.Listen(*listen),
-		kafkatest.Advertise(*advertise),
-		kafkatest.Publish(""),
+		kafkatest.WithBrokers(*brokers),
+		kafkatest.WithListen(*listen),
+		kafkatest.WithAdvertise(*advertise),
+		kafkatest.WithPublish(""),
 	}
 	for _, t := range ts {
 		name, n, ok := strings.Cut(t, ":")
@@ -81,10 +81,10 @@ func main() {
 		if !ok || err != nil || p <= 0 || name == "" {
 			log.Fatalf("kfakeserve: bad -topic %q: want name:partitions", t)
 		}
-		opts = append(opts, kafkatest.Topic(name, int32(p)))
+		opts = append(opts, kafkatest.WithTopic(name, int32(p)))
 	}
 	if *data != "" {
-		opts = append(opts, kafkatest.Kfake(kfake.DataDir(*data)))
+		opts = append(opts, kafkatest.WithKfake(kfake.DataDir(*data)))
 	}
 	c, err := kafkatest.Start(opts...)
 	if err != nil {

@@ -25,7 +25,7 @@ func main() {
 }
 
 func run() error {
-	c, err := kafkatest.Start(kafkatest.Brokers(2), kafkatest.Topic("events", 1))
+	c, err := kafkatest.Start(kafkatest.WithBrokers(2), kafkatest.WithTopic("events", 1))
 	if err != nil {
 		return err
 	}
