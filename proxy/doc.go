@@ -4,12 +4,13 @@
 // kafkadial dialer (rules, resolvers, Docker, SSH, SOCKS5, HTTP CONNECT,
 // Kubernetes) or any other ContextDialer.
 //
-//	d, err := dialer.New(dialer.WithRules(`kafka-{id}.kafka.svc:9092 => k8s://prod`))
+//	// Every broker behind an SSH bastion (ssh_config, known_hosts, agent):
+//	d, err := dialer.New(dialer.WithRules(`*.kafka.internal:9092 => = via ssh://bastion`))
 //	if err != nil {
 //		log.Fatal(err)
 //	}
 //	defer d.Close()
-//	p, err := proxy.New("kafka-0.kafka.svc:9092", d) // listens on 127.0.0.1:9092
+//	p, err := proxy.New("kafka-0.kafka.internal:9092", d) // listens on 127.0.0.1:9092
 //	if err != nil {
 //		log.Fatal(err)
 //	}
