@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -399,4 +401,144 @@ func TestProxyFaultClientNeverReads(t *testing.T) {
 	stuck.Close()
 	waitFor(t, 10*time.Second, func() bool { return bc.open.Load() <= brokerBefore }, "the broker connection of the client that never read closed")
 	waitFor(t, 10*time.Second, func() bool { return measure(t).goroutines <= goroutinesBefore }, "the proxy's goroutines for the client that never read gone")
+}
+
+// manyConns is how many connections the 10,000-connection tests hold.
+const manyConns = 10000
+
+// openMany opens n connections spread over addrs, each with one
+// ApiVersions round trip (so that the proxy has dialled its upstream),
+// from a few dozen goroutines; it returns them open.
+func openMany(t *testing.T, ctx context.Context, addrs []string, n int) []*kafkaConn {
+	t.Helper()
+	conns := make([]*kafkaConn, n)
+	var next atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || firstErr.Load() != nil {
+					return
+				}
+				kc, err := dialKafka(ctx, addrs[i%len(addrs)])
+				if err == nil {
+					kc.SetDeadline(time.Now().Add(30 * time.Second))
+					err = kc.apiVersions()
+					kc.SetDeadline(time.Time{})
+				}
+				if err != nil {
+					firstErr.CompareAndSwap(nil, fmt.Errorf("connection %d to %s: %w", i, addrs[i%len(addrs)], err))
+					if kc != nil {
+						kc.Close()
+					}
+					return
+				}
+				conns[i] = kc
+			}
+		}()
+	}
+	wg.Wait()
+	if err := firstErr.Load(); err != nil {
+		for _, kc := range conns {
+			if kc != nil {
+				kc.Close()
+			}
+		}
+		t.Fatal(err)
+	}
+	return conns
+}
+
+// primeGoroutines runs n goroutines at once and lets them end.
+func primeGoroutines(n int) {
+	var started, ended sync.WaitGroup
+	release := make(chan struct{})
+	for range n {
+		started.Add(1)
+		ended.Add(1)
+		go func() {
+			started.Done()
+			<-release
+			ended.Done()
+		}()
+	}
+	started.Wait()
+	close(release)
+	ended.Wait()
+}
+
+// TestProxyFault10kConns: 10,000 clients connect to the in-process proxy
+// (each with a round trip through it to the brokers, a kfakeserve process
+// of their own) and go, half closing with FIN and half with RST, in as
+// few waves as the open-file limit allows (three descriptors a
+// connection here: client, accepted, upstream). The proxy's goroutines,
+// file descriptors and heap come back to their baseline, and the next
+// client is served.
+func TestProxyFault10kConns(t *testing.T) {
+	limit := raiseNofile(t, 3*manyConns+1024)
+	k := startKfakeServe(t, 3, "kafka-{id}.fault.invalid:9092", "events:3")
+	// Logs at Info: a line per connection would grow the heap measured.
+	p, _ := faultProxyLog(t, slog.LevelInfo, k.Advertised[0], directDialer(t, k.Rules()))
+	var addrs []string
+	for _, l := range p.Listeners() {
+		addrs = append(addrs, l.Local)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	warm := openMany(t, ctx, addrs, 2*len(addrs))
+	for _, kc := range warm {
+		kc.Close()
+	}
+	wave := min(manyConns, (int(limit)-openFDs(t)-512)/3)
+	// The runtime keeps every goroutine descriptor it ever made (for
+	// reuse, on the heap): a peak of goroutines leaves the heap larger
+	// for good. Make that peak first, so that the baseline has it.
+	primeGoroutines(2*wave + 1024)
+	var base usage
+	// The warm-up's connections end in the proxy's goroutines: settle.
+	waitFor(t, 10*time.Second, func() bool {
+		a := measure(t)
+		b := measure(t)
+		base = b
+		return a.goroutines == b.goroutines && a.fds == b.fds
+	}, "a steady baseline")
+	if wave < manyConns/4 {
+		t.Fatalf("RLIMIT_NOFILE %d allows %d connections at once, under a quarter of %d", limit, wave, manyConns)
+	}
+
+	t0 := time.Now()
+	var peak usage
+	for done := 0; done < manyConns; {
+		n := min(wave, manyConns-done)
+		conns := openMany(t, ctx, addrs, n)
+		u := measure(t)
+		if u.goroutines < base.goroutines+n || u.fds < base.fds+3*n {
+			t.Fatalf("with %d connections open: %s (baseline %s): the proxy does not hold them", n, u, base)
+		}
+		if done == 0 {
+			peak = u
+		}
+		for i, kc := range conns {
+			if i%2 == 1 {
+				kc.Conn.(*net.TCPConn).SetLinger(0) // RST
+			}
+			kc.Close()
+		}
+		done += n
+	}
+	took := time.Since(t0)
+	t1 := time.Now()
+	u := waitBaseline(t, base, 2, 4<<20, 60*time.Second)
+	settled := time.Since(t1)
+	kc := openMany(t, ctx, addrs[:1], 1)[0]
+	if err := kc.apiVersions(); err != nil {
+		t.Fatalf("a client after the %d: %v", manyConns, err)
+	}
+	kc.Close()
+	t.Logf("%d connections opened and closed in waves of %d (RLIMIT_NOFILE %d) in %s; with the first wave open: %s; back to baseline %s after the last close: baseline %s, after %s",
+		manyConns, wave, limit, took.Round(time.Millisecond), peak, settled.Round(time.Millisecond), base, u)
 }
