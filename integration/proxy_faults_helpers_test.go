@@ -448,12 +448,17 @@ func (k *kafkaConn) recv(corr int32) ([]byte, error) {
 	return body, err
 }
 
-// apiVersions does one ApiVersions v3 round trip and checks the answer.
-func (k *kafkaConn) apiVersions() error {
+// kafkaAPIVersions is an ApiVersions v3 request.
+func kafkaAPIVersions() kmsg.Request {
 	req := kmsg.NewPtrApiVersionsRequest()
 	req.Version = 3
 	req.ClientSoftwareName, req.ClientSoftwareVersion = "fault", "1"
-	corr, err := k.send(req)
+	return req
+}
+
+// apiVersions does one ApiVersions v3 round trip and checks the answer.
+func (k *kafkaConn) apiVersions() error {
+	corr, err := k.send(kafkaAPIVersions())
 	if err != nil {
 		return err
 	}
