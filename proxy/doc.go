@@ -42,9 +42,9 @@
 // passed on untouched); DescribeCluster (brokers, and the controllers when
 // the bootstrap address is a controller's: they are nodes like any other);
 // Produce and Fetch NodeEndpoints (KIP-951, found by walking the response
-// by lengths to its top-level tagged fields — records are never decoded);
-// ShareFetch and ShareAcknowledge NodeEndpoints (KIP-932). Each address
-// becomes that node's listener. Everything else passes byte for byte,
+// by lengths to its top-level tagged fields — records are never decoded;
+// see "Fetch responses" below); ShareFetch and ShareAcknowledge
+// NodeEndpoints (KIP-932). Each address becomes that node's listener. Everything else passes byte for byte,
 // unknown tagged fields included. DescribeQuorum's controller listeners
 // (shown by admin tools, never dialled by clients) are passed on as they
 // are.
@@ -74,6 +74,41 @@
 // TLS to the brokers is the dialer's (dialer.WithTLS: verified against the
 // advertised name); WithTLS serves TLS to clients, with a certificate that
 // must name the proxy's address.
+//
+// # Fetch responses
+//
+// A Fetch response (v12 and later, whose top-level tagged fields may hold
+// NodeEndpoints) is passed on as it arrives, never held whole: its size
+// goes to the client first, unchanged; the proxy reads the structure
+// around the records through a small window (16 KiB, never past the
+// frame), writes it on, and copies each partition's records from the
+// broker's connection to the client's without reading them (spliced by
+// the kernel when both are TCP). Only the top-level tagged fields at the
+// end are read whole. Without NodeEndpoints (tag 0) the response passes
+// byte for byte. With them, each broker's address becomes its listener,
+// and the tagged fields are re-encoded to exactly their former length, as
+// the size already sent requires:
+//
+//   - shorter by enough for one more field (2 bytes; 3 when the field
+//     count or the tag number needs a longer varint): the proxy adds an
+//     unknown tagged field, its tag above every tag present, its data
+//     zeros, that fills the gap. Clients skip tags they do not know
+//     (Kafka's flexible versions require it; franz-go, librdkafka and the
+//     Java client do).
+//   - longer, or shorter by less than that: NodeEndpoints are left out
+//     (logged at Debug) and the freed bytes padded the same way. KIP-951
+//     is an optimisation: a client without them refreshes its metadata
+//     and finds the new leader there, at its listener. An upstream address
+//     is never passed on.
+//
+// The proxy's addresses (127.0.0.1 and a port) are usually shorter than
+// brokers' names, so padding is what clients see. Produce responses (no
+// records), ShareFetch and ShareAcknowledge responses (rare, small) and
+// the other rewritten responses are read whole, into memory that grows as
+// their bytes arrive, rewritten and re-encoded at whatever size results.
+// sarama reads Fetch up to v12 and kafka-go up to v11, and Debian's
+// librdkafka 2.0 up to v11: brokers send NodeEndpoints only from v16, so
+// they never see the padding.
 //
 // # Bad input
 //

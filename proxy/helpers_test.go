@@ -42,6 +42,12 @@ const maxListeners = 8
 
 func startCluster(t testing.TB, brokers int, opts ...kfake.Opt) *cluster {
 	t.Helper()
+	return startClusterNamed(t, brokers, func(i int) string { return fmt.Sprintf("kafka-%d%s:9092", i, upstreamSuffix) }, opts...)
+}
+
+// startClusterNamed is startCluster with listener i advertising name(i).
+func startClusterNamed(t testing.TB, brokers int, name func(int) string, opts ...kfake.Opt) *cluster {
+	t.Helper()
 	var lns []net.Listener
 	var rules strings.Builder
 	c := &cluster{}
@@ -51,7 +57,7 @@ func startCluster(t testing.TB, brokers int, opts ...kfake.Opt) *cluster {
 			t.Fatal(err)
 		}
 		lns = append(lns, ln)
-		name := fmt.Sprintf("kafka-%d%s:9092", i, upstreamSuffix)
+		name := name(i)
 		c.names = append(c.names, name)
 		fmt.Fprintf(&rules, "%s => %s\n", name, ln.Addr())
 	}
