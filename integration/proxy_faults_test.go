@@ -295,7 +295,7 @@ func TestProxyFaultProxyKilled(t *testing.T) {
 	producer.Close()
 
 	bin := buildKafkadial(t, t.TempDir())
-	port := proxyListenPort(t, 3)
+	port := faultListenPort(t, 3)
 	args := []string{"--bootstrap", direct, "--listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "--no-env", "-v"}
 	p := startProxyProc(t, bin, nil, 3, args...)
 	p.wantPorts(t, port)
