@@ -29,14 +29,20 @@ import (
 // gave one). A builder that holds connections closes them in a Close of its
 // own, which the caller calls once every dialer using it is done; so one
 // builder can serve Check and New, or several dialers, at once. Default:
-// the schemes above.
+// the schemes above. One scheme takes one builder: giving a scheme twice
+// with different builders is an error, whatever the order.
 func WithScheme(scheme string, b hop.Builder) Option {
 	return func(c *config) error {
 		if !isScheme(scheme) {
-			return fmt.Errorf("kafkadial: bad hop scheme %q: use a letter, then letters, digits, '+', '-' and '.'", scheme)
+			return fmt.Errorf("kafkadial: WithScheme: bad hop scheme %q: use a letter, then letters, digits, '+', '-' and '.'", scheme)
 		}
 		if b == nil {
-			return fmt.Errorf("kafkadial: WithScheme(%q, nil)", scheme)
+			return fmt.Errorf("kafkadial: WithScheme(%q): nil builder", scheme)
+		}
+		// One builder per scheme: with two, the order of the options
+		// would decide. Schemes differ only in case ("SSH" is "ssh").
+		if err := c.setOnce(fmt.Sprintf("WithScheme(%q)", strings.ToLower(scheme)), b); err != nil {
+			return err
 		}
 		if c.schemes == nil {
 			c.schemes = map[string]hop.Builder{}
@@ -56,9 +62,13 @@ func WithScheme(scheme string, b hop.Builder) Option {
 // accept-new, no), HostKeyAlias, ConnectTimeout, ServerAliveInterval,
 // ServerAliveCountMax and Ciphers. HOME and SSH_AUTH_SOCK are read through
 // the function given to WithGetenv, when there is one. See package
-// github.com/kafkadial/kafkadial/hop/ssh.
+// github.com/kafkadial/kafkadial/hop/ssh. Default: ~/.ssh/config and
+// /etc/ssh/ssh_config. Given twice, it must name the same path.
 func WithSSHConfig(path string) Option {
 	return func(c *config) error {
+		if err := c.setOnce("WithSSHConfig", path); err != nil {
+			return err
+		}
 		c.sshConfigSet, c.sshConfigPath = true, path
 		return nil
 	}

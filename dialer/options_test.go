@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kafkadial/kafkadial/hop/ssh"
 	"github.com/kafkadial/kafkadial/internal/testnet"
 )
 
@@ -145,6 +147,10 @@ func TestOptionErrorsNameTheOption(t *testing.T) {
 		{[]Option{WithLogger(nil), WithLogger(slog.Default())}, "kafkadial: WithLogger given twice"},
 		{[]Option{WithGetenv(func(string) string { return "" }), WithGetenv(func(string) string { return "" })}, "kafkadial: WithGetenv given twice"},
 		{[]Option{WithVia("h", &nd), WithVia("h", &net.Dialer{})}, `kafkadial: WithVia("h") given twice`},
+		{[]Option{WithScheme("corp", ssh.NewBuilder()), WithScheme("CORP", ssh.NewBuilder())}, `kafkadial: WithScheme("corp") given twice`},
+		{[]Option{WithScheme("1x", ssh.NewBuilder())}, `kafkadial: WithScheme: bad hop scheme "1x"`},
+		{[]Option{WithScheme("corp", nil)}, `kafkadial: WithScheme("corp"): nil builder`},
+		{[]Option{WithSSHConfig("a"), WithSSHConfig("b")}, "kafkadial: WithSSHConfig given twice"},
 	} {
 		for name, build := range map[string]func(...Option) error{
 			"New":   func(o ...Option) error { _, err := New(o...); return err },
@@ -160,8 +166,11 @@ func TestOptionErrorsNameTheOption(t *testing.T) {
 	}
 	// The same value twice is no conflict.
 	tc := &tls.Config{}
+	sb := ssh.NewBuilder()
+	defer sb.Close()
 	mustNew(t, WithTimeout(time.Second), WithTimeout(time.Second), WithTLS(tc), WithTLS(tc),
-		WithForward(&nd), WithForward(&nd), WithVia("h", &nd), WithVia("h", &nd), WithStrict(), WithStrict())
+		WithForward(&nd), WithForward(&nd), WithVia("h", &nd), WithVia("h", &nd), WithStrict(), WithStrict(),
+		WithScheme("corp", sb), WithScheme("Corp", sb), WithSSHConfig(""), WithSSHConfig(""))
 }
 
 func reversed(opts []Option) []Option {
@@ -210,7 +219,10 @@ func TestErrClosedMatchesNetErrClosed(t *testing.T) {
 	if err.Error() != "dial tcp kafka-1:9092: kafkadial: dialer closed" {
 		t.Errorf("message %q", err)
 	}
-	if errors.Is(ErrNoRoute, net.ErrClosed) || errors.Is(net.ErrClosed, ErrClosed) {
+	// Matching is one way: another closed error (net's own) is not the
+	// dialer's.
+	other := fmt.Errorf("use of closed connection: %w", net.ErrClosed)
+	if errors.Is(ErrNoRoute, net.ErrClosed) || errors.Is(other, ErrClosed) {
 		t.Error("ErrClosed matches too much")
 	}
 }
