@@ -2,12 +2,16 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -364,4 +368,89 @@ func TestProxyFaultProxyKilled(t *testing.T) {
 	wantExactlyOnce(t, counts, "killed", n)
 	t.Logf("commits retried: %d by the member through the kill, %d by the second", a.retries, b.retries)
 	p2.stop(t)
+}
+
+// descendants lists pid's descendants, deepest first.
+func descendants(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, c := range strings.Fields(string(b)) {
+			if cp, err := strconv.Atoi(c); err == nil {
+				out = append(out, descendants(cp)...)
+				out = append(out, cp)
+			}
+		}
+	}
+	return out
+}
+
+// killSSHSessions SIGKILLs every session process of the bastion's sshd
+// (the children it forks per connection, and theirs), leaving the
+// listening sshd alone; it returns the pids killed and waits until they
+// are gone.
+func killSSHSessions(t *testing.T, b *bastionNet) []int {
+	t.Helper()
+	raw, err := os.ReadFile(b.file("sshd.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshd, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatalf("sshd.pid: %v", err)
+	}
+	pids := descendants(sshd)
+	if len(pids) == 0 {
+		t.Fatalf("the bastion's sshd (pid %d) has no session process: the proxy holds no SSH connection", sshd)
+	}
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		for _, pid := range pids {
+			if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && !strings.Contains(string(st), ") Z ") {
+				return false
+			}
+		}
+		return true
+	}, "the killed sshd sessions gone")
+	return pids
+}
+
+// TestProxyFaultSSHSessionKilled: the proxy's upstream goes through the
+// SSH bastion of the namespace topology (real OpenSSH, rule "via
+// ssh://bastion"); the bastion's session processes for the proxy's SSH
+// connection are SIGKILLed while franz-go's idempotent producer has
+// records in flight through the proxy. The dialer opens a new SSH
+// connection, and the brokers hold exactly the N records, each once.
+func TestProxyFaultSSHSessionKilled(t *testing.T) {
+	const n = 20000
+	b := startBastionNet(t)
+	b.freshBrokers(t)
+	d := b.dialer(t, "kafka-{id}:9092 => = via ssh://bastion")
+	p, logs := faultProxy(t, "kafka-1:9092", d)
+	seed := p.Listeners()[0].Local
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	accepted := func() int {
+		raw, _ := os.ReadFile(b.file("sshd.log"))
+		return strings.Count(string(raw), "Accepted publickey")
+	}
+	var killed []int
+	var sessionsBefore int
+	began := time.Now()
+	at := produceThrough(t, ctx, seed, "events", "ssh", n, func() {
+		sessionsBefore = accepted()
+		killed = killSSHSessions(t, b)
+	})
+	t.Logf("killed sshd session processes %v with %d of %d records acknowledged; all acknowledged %s after the start; SSH connections accepted: %d before the kill, %d after",
+		killed, at, n, time.Since(began).Round(time.Millisecond), sessionsBefore, accepted())
+	if accepted() <= sessionsBefore {
+		t.Errorf("no new SSH connection after the kill (%d accepted before, %d after)", sessionsBefore, accepted())
+	}
+	if !strings.Contains(logs.String(), "connection ended") {
+		t.Errorf("the proxy logged no connection ending with the SSH session:\n%s", lastLines(logs.String(), 20))
+	}
+	wantExactlyN(t, ctx, seed, "events", "ssh", n)
 }
