@@ -90,7 +90,8 @@ type ruleFlags struct {
 	closers []func() error
 }
 
-// close releases what options opened (the Docker engine's connection).
+// close releases what options opened (the kube hop builder, the Docker
+// engine's connection), after the dialers built with them are closed.
 func (r *ruleFlags) close() {
 	for _, c := range r.closers {
 		c()
@@ -110,7 +111,8 @@ func (r *ruleFlags) register(fs *flag.FlagSet) {
 // given, then the environment, then the resolver for the zone files, then
 // the Docker engine (--docker).
 func (r *ruleFlags) options(getenv func(string) string) ([]dialer.Option, error) {
-	opts := hopSchemes()
+	opts, closeHops := hopSchemes()
+	r.closers = append(r.closers, closeHops)
 	for _, f := range r.files {
 		opts = append(opts, dialer.WithRulesFile(f))
 	}

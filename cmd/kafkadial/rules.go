@@ -74,7 +74,8 @@ func (c *cli) rulesCheck(args []string) int {
 	if !ok {
 		return code
 	}
-	opts := hopSchemes()
+	opts, closeHops := hopSchemes()
+	defer closeHops()
 	for _, f := range files {
 		opts = append(opts, dialer.WithRulesFile(f))
 	}
@@ -268,13 +269,15 @@ func (c *cli) rulesFromCompose(ctx context.Context, args []string) int {
 	o = append(o, discover.WithProjectDir(dir), discover.WithEnvFiles(envFiles...), discover.WithProfiles(profiles...),
 		discover.WithProjectName(name), discover.WithEnviron(c.environ()), discover.WithPublishedAddress(*loopback))
 	found, err := discover.Compose(ctx, first, o...)
-	if found != nil {
-		c.composeWarnings(found.Warnings, *verbose)
-	}
 	if err != nil {
+		var le *discover.LoadError
+		if errors.As(err, &le) {
+			c.composeWarnings(le.Warnings, *verbose)
+		}
 		c.errorf("rules from-compose: %s", printable(err.Error()))
 		return exitUsage
 	}
+	c.composeWarnings(found.Warnings, *verbose)
 	res := newComposeResult(found)
 	if len(res.Services) == 0 {
 		c.errorf("rules from-compose: no Kafka service in %s (none sets KAFKA_ADVERTISED_LISTENERS, KAFKA_LISTENERS, KAFKA_ADVERTISED_HOST_NAME, KAFKA_PROCESS_ROLES or their KAFKA_CFG_ forms, mounts a server.properties, or runs redpanda start)", printable(strings.Join(found.Sources, ", ")))
