@@ -197,33 +197,60 @@ func (c *conn) request(haveSize bool) error {
 	if size < 8 || int64(size) > int64(c.p.cfg.maxFrame) {
 		return bad("request frame of %d bytes (first bytes % x), bound %d (WithMaxFrame, --max-frame)", size, c.req[:4], c.p.cfg.maxFrame)
 	}
-	if err := c.readRequest(8, size); err != nil {
-		return err
+	// A small frame is read whole and written in one go; of a larger
+	// one only the header (to Produce's acks), the rest copied after.
+	var frame []byte
+	if size <= smallFrame {
+		bp := c.p.getWindow()
+		defer c.p.putWindow(bp)
+		frame = (*bp)[:4+size]
+		copy(frame, c.req[:4])
+		if _, err := io.ReadFull(c.client, frame[4:]); err != nil {
+			return err
+		}
+	} else {
+		if err := c.readRequest(8, size); err != nil {
+			return err
+		}
+		frame = c.req
 	}
-	key := int16(binary.BigEndian.Uint16(c.req[4:]))
-	version := int16(binary.BigEndian.Uint16(c.req[6:]))
-	corr := int32(binary.BigEndian.Uint32(c.req[8:]))
+	key := int16(binary.BigEndian.Uint16(frame[4:]))
+	version := int16(binary.BigEndian.Uint16(frame[6:]))
+	corr := int32(binary.BigEndian.Uint32(frame[8:]))
 	respond := true
 	if key == 0 && version >= 0 {
-		acks, err := c.produceAcks(version, size)
+		var acks int16
+		var err error
+		if size <= smallFrame {
+			if acks, err = parseProduceAcks(frame[12:], version); err != nil {
+				err = bad("Produce v%d request: %v", version, err)
+			}
+		} else {
+			acks, err = c.produceAcks(version, size)
+			frame = c.req
+		}
 		if err != nil {
 			return err
 		}
 		respond = acks != 0
 	}
+	rest := int64(size) - int64(len(frame)-4)
 	if mx := rewriteMax(key); mx >= 0 && (version > mx || version < 0) {
 		if key == 18 && version > mx {
-			return c.unsupportedApiVersions(corr, size)
+			return c.unsupportedApiVersions(corr, rest)
 		}
 		return bad("%s v%d request: the proxy can rewrite its response only up to v%d (did the client skip ApiVersions?)", kmsg.NameForKey(key), version, mx)
 	}
 	if respond {
 		c.q.push(inflight{corr: corr, key: key, version: version})
 	}
-	if _, err := c.reqW.Write(c.req); err != nil {
+	if _, err := c.reqW.Write(frame); err != nil {
 		return err
 	}
-	return copyN(c.up, c.client, int64(size)-int64(len(c.req)-4), &c.reqLR, &c.reqW, c.p)
+	if cap(c.req) > 4<<10 {
+		c.req = make([]byte, 4, 64) // keep no large header buffer on an idle connection
+	}
+	return copyN(c.up, c.client, rest, &c.reqLR, &c.reqW, c.p)
 }
 
 // readRequest reads from the client until c.req holds at least n bytes
@@ -291,8 +318,8 @@ func parseProduceAcks(b []byte, version int16) (int16, error) {
 // unsupportedApiVersions answers an ApiVersions request newer than the
 // proxy reads as a broker does: UNSUPPORTED_VERSION, encoded as v0, with
 // the ApiVersions range the proxy reads, so the client retries lower.
-func (c *conn) unsupportedApiVersions(corr, size int32) error {
-	c.reqLR.R, c.reqLR.N = c.client, int64(size)-int64(len(c.req)-4)
+func (c *conn) unsupportedApiVersions(corr int32, rest int64) error {
+	c.reqLR.R, c.reqLR.N = c.client, rest
 	if _, err := io.Copy(io.Discard, &c.reqLR); err != nil {
 		return err
 	}
@@ -320,7 +347,8 @@ func (c *conn) responses() error {
 
 // response forwards one response.
 func (c *conn) response(first bool) error {
-	if _, err := io.ReadFull(c.up, c.resp[:4]); err != nil {
+	// Size and correlation id in one read: a frame is at least 8 bytes.
+	if _, err := io.ReadFull(c.up, c.resp[:]); err != nil {
 		if first && looksTLS(c.resp[:]) {
 			return bad(hintUpstreamTLS)
 		}
@@ -332,9 +360,6 @@ func (c *conn) response(first bool) error {
 	size := int32(binary.BigEndian.Uint32(c.resp[:4]))
 	if size < 4 || int64(size) > int64(c.p.cfg.maxFrame) {
 		return bad("response frame of %d bytes (first bytes % x) from the broker, bound %d (WithMaxFrame, --max-frame)", size, c.resp[:4], c.p.cfg.maxFrame)
-	}
-	if _, err := io.ReadFull(c.up, c.resp[4:8]); err != nil {
-		return err
 	}
 	corr := int32(binary.BigEndian.Uint32(c.resp[4:]))
 	c.wmu.Lock()
@@ -351,6 +376,17 @@ func (c *conn) response(first bool) error {
 			return c.streamFetch(e, size)
 		}
 		return c.rewriteResponse(e, size)
+	}
+	if size <= smallFrame {
+		bp := c.p.getWindow()
+		defer c.p.putWindow(bp)
+		frame := (*bp)[:4+size]
+		copy(frame, c.resp[:])
+		if _, err := io.ReadFull(c.up, frame[8:]); err != nil {
+			return err
+		}
+		_, err := c.client.Write(frame)
+		return err
 	}
 	if _, err := c.respW.Write(c.resp[:]); err != nil {
 		return err

@@ -29,6 +29,10 @@ const (
 	// read through it. Shorter ones cost fewer system calls through the
 	// window.
 	spliceMin = 8 << 10
+	// smallFrame: a request or response frame of at most this many
+	// bytes after its size is read whole and written in one go, rather
+	// than its header written and the rest spliced.
+	smallFrame = windowSize - 4
 	// maxPooled bounds the buffers kept for reuse: a buffer that grew
 	// beyond it (a large Metadata response) goes to the collector.
 	maxPooled = 64 << 10
