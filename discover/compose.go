@@ -21,8 +21,8 @@ import (
 // environment first (WithEnviron), then .env (WithEnvFiles); COMPOSE_FILE,
 // COMPOSE_PROFILES and env_file entries count as in docker compose.
 //
-// An error means the project did not load; a project without a Kafka
-// node is a Result with no Services.
+// An error is a *LoadError: the project did not load. A project without
+// a Kafka node is a Result with no Services.
 func Compose(ctx context.Context, file string, opts ...Option) (*Result, error) {
 	c, err := newConfig(opts)
 	if err != nil {
@@ -39,7 +39,7 @@ func Compose(ctx context.Context, file string, opts ...Option) (*Result, error) 
 	}
 	p, warnings, err := loadCompose(ctx, composeOptions{files: files, projectDir: c.projectDir, envFiles: c.envFiles, profiles: c.profiles, projectName: c.name, environ: environ})
 	if err != nil {
-		return &Result{Warnings: warnings}, err
+		return nil, &LoadError{Warnings: warnings, Err: err}
 	}
 	res := derive(p, c)
 	res.Warnings = warnings
@@ -59,6 +59,19 @@ func Project(p *types.Project, opts ...Option) (*Result, error) {
 	}
 	return derive(p, c), nil
 }
+
+// LoadError is Compose's error when the project does not load.
+type LoadError struct {
+	// Warnings are what compose-go warned about before it failed, in
+	// its words (often the cause: an unset variable).
+	Warnings []string
+	Err      error // compose-go's error, or why no file was found
+}
+
+// Error is the cause's text, with control characters escaped.
+func (e *LoadError) Error() string { return printable(e.Err.Error()) }
+
+func (e *LoadError) Unwrap() error { return e.Err }
 
 // composeOptions says how to load a compose project; the fields mirror
 // docker compose's own flags.

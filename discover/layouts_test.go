@@ -2,6 +2,7 @@ package discover
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -212,5 +213,22 @@ func TestReach(t *testing.T) {
 				t.Errorf("reach %s (reachable %v), want %s: %s", l.Reach, l.Reachable(), tc.want, l.Explain())
 			}
 		})
+	}
+}
+
+// A project that does not load is a *LoadError holding compose-go's
+// cause and warnings, its text free of control characters.
+func TestLoadError(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "com\x1bpose.yaml")
+	if err := os.WriteFile(f, []byte("services:\n  k:\n    image: x\n    environment:\n      A: ${NOPE?must be set}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Compose(t.Context(), f, WithEnviron(nil))
+	var le *LoadError
+	if res != nil || !errors.As(err, &le) || !strings.Contains(err.Error(), `com\x1bpose.yaml`) || !strings.Contains(err.Error(), "must be set") {
+		t.Fatalf("Compose = %v, %v; want a *LoadError with the cause escaped", res, err)
+	}
+	if _, err := Compose(t.Context(), f, WithPublishedAddress("198.18.0.1:9092")); err == nil || !strings.Contains(err.Error(), "WithPublishedAddress") {
+		t.Errorf("a bad option: %v", err)
 	}
 }
