@@ -41,9 +41,9 @@ func BenchmarkBastion(b *testing.B) {
 	if err := os.WriteFile(cfg, append(base, "  Ciphers aes128-gcm@openssh.com\n"...), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	kd := n.dialer(b, "sink:9 => "+n.env["SINK_ADDR"]+" via ssh://bastion\n"+
+	kd := n.dialerConfig(b, cfg, "sink:9 => "+n.env["SINK_ADDR"]+" via ssh://bastion\n"+
 		"echo:7 => "+n.env["ECHO_ADDR"]+" via ssh://bastion\n"+
-		"kafka-{id}:9092 => = via ssh://bastion", dialer.WithSSHConfig(cfg))
+		"kafka-{id}:9092 => = via ssh://bastion")
 
 	// ssh -L: one local port per broker and one for the sink, as users do.
 	ports := map[string]int{}

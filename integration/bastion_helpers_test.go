@@ -102,9 +102,16 @@ func (b *bastionNet) freshBrokers(t testing.TB) {
 // ssh_config and nothing of this machine's environment (no agent, no ~).
 func (b *bastionNet) dialer(t testing.TB, rules string, opts ...dialer.Option) *dialer.Dialer {
 	t.Helper()
+	return b.dialerConfig(t, b.env["SSH_CONFIG"], rules, opts...)
+}
+
+// dialerConfig is dialer with the ssh_config at sshConfig instead (one
+// WithSSHConfig: given twice with different paths, New refuses it).
+func (b *bastionNet) dialerConfig(t testing.TB, sshConfig, rules string, opts ...dialer.Option) *dialer.Dialer {
+	t.Helper()
 	d, err := dialer.New(append([]dialer.Option{
 		dialer.WithStrict(),
-		dialer.WithSSHConfig(b.env["SSH_CONFIG"]),
+		dialer.WithSSHConfig(sshConfig),
 		dialer.WithGetenv(func(string) string { return "" }),
 		dialer.WithRules(rules),
 	}, opts...)...)

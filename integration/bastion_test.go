@@ -118,7 +118,7 @@ func TestBastion(t *testing.T) {
 		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		d := b.dialer(t, "kafka-{id}:9092 => = via ssh://bastion", dialer.WithSSHConfig(cfg))
+		d := b.dialerConfig(t, cfg, "kafka-{id}:9092 => = via ssh://bastion")
 		_, err := d.Dial("tcp", "kafka-1:9092")
 		var hke *dialer.HostKeyError
 		if !errors.As(err, &hke) {
@@ -147,7 +147,7 @@ func TestBastion(t *testing.T) {
 		if err := os.WriteFile(cfg, append(base, "  ServerAliveInterval 1\n  ServerAliveCountMax 2\n"...), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		d := b.dialer(t, "echo:7 => "+b.env["ECHO_ADDR"]+" via ssh://bastion", dialer.WithSSHConfig(cfg), dialer.WithTimeout(3*time.Second))
+		d := b.dialerConfig(t, cfg, "echo:7 => "+b.env["ECHO_ADDR"]+" via ssh://bastion", dialer.WithTimeout(3*time.Second))
 		c, err := d.Dial("tcp", "echo:7")
 		if err != nil {
 			t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kafkadial/kafkadial/internal/testenv"
+	"github.com/kafkadial/kafkadial/internal/testpeers"
 	"github.com/kafkadial/kafkadial/kafkatest"
 	"github.com/segmentio/kafka-go"
 )
@@ -40,7 +41,7 @@ func TestProxyClients(t *testing.T) {
 	rules := filepath.Join(dir, "kafka.rules")
 	writeFile(t, rules, c.Rules())
 	bin := buildKafkadial(t, dir)
-	port := proxyListenPort(t, 3)
+	port := testpeers.FreePortRun(t, 3)
 	listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	p := startProxyProc(t, bin, nil, 3, "--bootstrap", "kafka-1.proxy.invalid:9092", "--listen", listen, "--strict", "--no-env", "--rules", rules)
 	p.wantPorts(t, port)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -16,7 +15,6 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -296,31 +294,6 @@ func summarizeStacks(all string) string {
 		fmt.Fprintf(&b, "%6d %s\n", byTop[k], k)
 	}
 	return b.String()
-}
-
-// faultListenPort is proxyListenPort below the ephemeral port range
-// (32768 and up on Linux), where the kernel never hands out a port to a
-// connection of the many other tests on the machine between the check and
-// the proxy's listen: a port P with P..P+n free.
-func faultListenPort(t testing.TB, n int) int {
-	t.Helper()
-	for range 100 {
-		p := 20000 + mrand.IntN(12000)
-		free := true
-		for i := 0; i <= n && free; i++ {
-			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+i)))
-			if err != nil {
-				free = false
-				break
-			}
-			ln.Close()
-		}
-		if free {
-			return p
-		}
-	}
-	t.Fatalf("no run of %d free loopback ports in 20000..32000", n+1)
-	return 0
 }
 
 // kfakeServe is integration/cmd/kfakeserve running as a process of its

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kafkadial/kafkadial/internal/testpeers"
 )
 
 // TestProxyFaultReload10k: the kafkadial proxy binary holds 10,000 client
@@ -38,7 +40,7 @@ func TestProxyFaultReload10k(t *testing.T) {
 	rules := filepath.Join(dir, "kafka.rules")
 	writeFile(t, rules, k.Rules())
 	bin := buildKafkadial(t, dir)
-	port := faultListenPort(t, 3)
+	port := testpeers.FreePortRun(t, 3)
 	p := startProxyProc(t, bin, nil, 3, "--bootstrap", k.Advertised[0], "--listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		"--strict", "--no-env", "--rules", rules)
 	addrs := []string{p.Local}

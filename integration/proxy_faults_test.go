@@ -299,7 +299,7 @@ func TestProxyFaultProxyKilled(t *testing.T) {
 	producer.Close()
 
 	bin := buildKafkadial(t, t.TempDir())
-	port := faultListenPort(t, 3)
+	port := testpeers.FreePortRun(t, 3)
 	args := []string{"--bootstrap", direct, "--listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "--no-env", "-v"}
 	p := startProxyProc(t, bin, nil, 3, args...)
 	p.wantPorts(t, port)

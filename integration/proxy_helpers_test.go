@@ -34,29 +34,6 @@ type proxyProc struct {
 
 var proxyLine = regexp.MustCompile(`^(?:bootstrap|node (\d+)) on (\S+) for (\S+) (.+)$`)
 
-// proxyListenPort returns a loopback port P such that P..P+n are free: the
-// proxy's bootstrap port, its brokers following at P+1+N.
-func proxyListenPort(t testing.TB, n int) int {
-	t.Helper()
-	for range 50 {
-		p := testpeers.FreePort(t)
-		free := p+n <= 65535
-		for i := 1; i <= n && free; i++ {
-			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+i)))
-			if err != nil {
-				free = false
-				break
-			}
-			ln.Close()
-		}
-		if free {
-			return p
-		}
-	}
-	t.Fatalf("no run of %d free loopback ports", n+1)
-	return 0
-}
-
 // startProxyProc runs bin proxy with args (and the environment env on top
 // of a bare one: PATH only) and waits until it serves, with a listener line
 // for each of brokers nodes.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kafkadial/kafkadial/internal/testcert"
 	"github.com/kafkadial/kafkadial/internal/testenv"
+	"github.com/kafkadial/kafkadial/internal/testpeers"
 	"github.com/kafkadial/kafkadial/kafkatest"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -31,7 +32,7 @@ import (
 func startRouteProxy(t *testing.T, env []string, brokers int, route func(node int32) string, args ...string) *proxyProc {
 	t.Helper()
 	bin := buildKafkadial(t, t.TempDir())
-	port := proxyListenPort(t, brokers)
+	port := testpeers.FreePortRun(t, brokers)
 	p := startProxyProc(t, bin, env, brokers, append([]string{"--listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "--no-env", "--strict"}, args...)...)
 	p.wantPorts(t, port)
 	for _, l := range p.Lines {

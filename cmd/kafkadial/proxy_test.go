@@ -28,33 +28,6 @@ func proxyCluster(t *testing.T) *kafkatest.Cluster {
 	return startCluster(t, kafkatest.WithAdvertise("kafka-{id}.proxy.invalid:9092"), kafkatest.WithTopic("events", 6))
 }
 
-// proxyPorts returns a loopback port P such that P..P+n are free, for a
-// proxy whose broker ports follow from its listen port. Another process
-// may take one before the proxy does: the proxy then fails naming it.
-func proxyPorts(t *testing.T, n int) int {
-	t.Helper()
-	for range 50 {
-		p := testpeers.FreePort(t)
-		if p+n > 65535 {
-			continue
-		}
-		free := true
-		for i := 1; i <= n && free; i++ {
-			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+i)))
-			if err != nil {
-				free = false
-				break
-			}
-			ln.Close()
-		}
-		if free {
-			return p
-		}
-	}
-	t.Fatalf("no run of %d free loopback ports found", n+1)
-	return 0
-}
-
 // proxyRun is `kafkadial proxy` running in process, as main runs it: the
 // test's SIGINT/SIGTERM is cancelling its context, its SIGHUP a send on
 // hup.
@@ -278,7 +251,7 @@ func TestProxyServes(t *testing.T) {
 	c := proxyCluster(t)
 	dir := t.TempDir()
 	rules := writeFile(t, dir, "k8s.rules", c.Rules())
-	p := proxyPorts(t, 3)
+	p := testpeers.FreePortRun(t, 3)
 	local := net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 	r := startProxy(t, nil, "--bootstrap", "kafka-1.proxy.invalid:9092", "--listen", local, "--strict", "--rules", rules, "--timeout", "10s")
 	r.waitOut(t, listenerLines(local, p+1, rules, func(i int) string { return c.Brokers[i].Published }))
@@ -355,7 +328,7 @@ func TestProxyReload(t *testing.T) {
 	}
 	dir := t.TempDir()
 	rules := writeFile(t, dir, "k8s.rules", c.Rules())
-	p := proxyPorts(t, 3)
+	p := testpeers.FreePortRun(t, 3)
 	local := net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 	r := startProxy(t, map[string]string{"KAFKADIAL_RULES": "# nothing"}, "--bootstrap", "kafka-1.proxy.invalid:9092", "--listen", local, "--strict", "--rules", rules)
 	r.waitOut(t, listenerLines(local, p+1, rules, func(i int) string { return c.Brokers[i].Published }))
@@ -397,7 +370,7 @@ func TestProxyPortTaken(t *testing.T) {
 	c := proxyCluster(t)
 	dir := t.TempDir()
 	rules := writeFile(t, dir, "k8s.rules", c.Rules())
-	p := proxyPorts(t, 3)
+	p := testpeers.FreePortRun(t, 3)
 	taken, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+2)))
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ package testpeers
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -30,6 +31,34 @@ func FreePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// FreePortRun returns a loopback port P such that P..P+n are all free, for
+// a program whose ports follow from one (kafkadial proxy: bootstrap at P,
+// node N at P+1+N). It looks below the ephemeral range (32768 and up on
+// Linux), where the kernel never gives a port to one of the many
+// connections the other tests make between this check and the program's
+// listen. Another listener may still take one first; the program then
+// fails naming it.
+func FreePortRun(t testing.TB, n int) int {
+	t.Helper()
+	for range 100 {
+		p := 20000 + rand.IntN(12000-n)
+		free := true
+		for i := 0; i <= n && free; i++ {
+			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+i)))
+			if err != nil {
+				free = false
+				break
+			}
+			ln.Close()
+		}
+		if free {
+			return p
+		}
+	}
+	t.Fatalf("no run of %d free loopback ports in 20000..32000", n+1)
+	return 0
 }
 
 func SSHKeygen(t testing.TB, path, passphrase string) string {
