@@ -1,11 +1,11 @@
 package discover
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -41,7 +41,7 @@ func Compose(ctx context.Context, file string, opts ...Option) (*Result, error) 
 	if err != nil {
 		return nil, &LoadError{Warnings: warnings, Err: err}
 	}
-	res := derive(p, c)
+	res := deriveCompose(p, c)
 	res.Warnings = warnings
 	return res, nil
 }
@@ -57,7 +57,7 @@ func Project(p *types.Project, opts ...Option) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return derive(p, c), nil
+	return deriveCompose(p, c), nil
 }
 
 // LoadError is Compose's error when the project does not load.
@@ -129,79 +129,52 @@ func loadCompose(ctx context.Context, o composeOptions) (p *types.Project, warni
 	return p, nil, nil
 }
 
-// derive finds the Kafka and Redpanda services of a project and the
-// rules that let the host reach each address their brokers advertise.
-func derive(p *types.Project, c *config) *Result {
-	files := c.hostFiles
-	if files == nil {
-		files = osFiles{}
-	}
-	target := "127.0.0.1"
-	if c.address != nil {
-		target = *c.address
-	}
-	v := newProjectView(p, deriveOptions{target: target, files: files})
-	res := &Result{Sources: p.ComposeFiles, Services: []Service{}, rules: []string{}, bootstrap: []string{}, ok: true}
-	claimed := map[string]string{} // advertised address -> service that has a rule for it
-	brokers := 0
-	for _, name := range v.names {
-		sp := v.specs[name]
-		if sp == nil {
-			continue
+// composeNodes is the compose front end: a node per service of a
+// project, with its bind mount sources on the host (compose-go makes them
+// absolute unless told not to resolve paths: then they are taken from
+// the project directory).
+func composeNodes(p *types.Project) []*node {
+	nodes := make([]*node, 0, len(p.Services))
+	for name, svc := range p.Services {
+		n := &node{name: name, image: svc.Image, hostname: svc.Hostname, dir: p.WorkingDir,
+			networkMode: svc.NetworkMode, env: make(map[string]string, len(svc.Environment)),
+			command: append(slices.Clone([]string(svc.Entrypoint)), svc.Command...)}
+		if svc.ContainerName != "" {
+			n.aliases = append(n.aliases, svc.ContainerName)
 		}
-		sr := v.deriveService(name, p.Services[name], sp)
-		if sr.Role == Controller {
-			res.Services = append(res.Services, sr)
-			continue
-		}
-		brokers++
-		reachable := false
-		for i := range sr.Listeners {
-			l := &sr.Listeners[i]
-			if l.Rule == "" {
-				continue
-			}
-			if other, dup := claimed[l.Advertised]; dup {
-				sr.problem("%s is advertised by service %s too: one address cannot reach two brokers, so only %s's rule is kept", l.Advertised, other, other)
-				l.Rule, l.reachable, l.TakenBy = "", false, other
-				continue
-			}
-			claimed[l.Advertised] = name
-			res.rules = append(res.rules, l.Rule)
-			if l.Published != "" {
-				res.bootstrap = append(res.bootstrap, l.Published)
-			}
-			reachable = true
-		}
-		v.adviseUnpublished(&sr, reachable)
-		if !reachable {
-			res.ok = false
-			if len(sr.Problems) == 0 {
-				sr.problem("the host reaches none of the addresses this broker advertises")
+		for _, net := range svc.Networks {
+			if net != nil {
+				n.aliases = append(n.aliases, net.Aliases...)
 			}
 		}
-		res.Services = append(res.Services, sr)
+		for k, v := range svc.Environment {
+			if v != nil {
+				n.env[k] = *v
+			} else {
+				n.env[k] = ""
+			}
+		}
+		for _, v := range svc.Volumes {
+			m := mount{bind: v.Type == types.VolumeTypeBind, source: v.Source, target: v.Target}
+			if m.bind && m.source != "" && !filepath.IsAbs(m.source) && p.WorkingDir != "" {
+				m.source = filepath.Join(p.WorkingDir, m.source)
+			}
+			n.mounts = append(n.mounts, m)
+		}
+		for _, pc := range svc.Ports {
+			n.ports = append(n.ports, port{target: int(pc.Target), published: pc.Published, hostIP: pc.HostIP, protocol: pc.Protocol})
+		}
+		if svc.Scale != nil {
+			n.scale = *svc.Scale
+		}
+		nodes = append(nodes, n)
 	}
-	if brokers == 0 {
-		res.ok = false
-	}
+	return nodes
+}
+
+// deriveCompose derives the nodes of a compose project.
+func deriveCompose(p *types.Project, c *config) *Result {
+	res := derive(composeNodes(p), c)
+	res.Sources = p.ComposeFiles
 	return res
-}
-
-// deriveOptions says how to derive rules.
-type deriveOptions struct {
-	// target is the address that reaches ports published on all
-	// interfaces: 127.0.0.1, or the Docker host's address.
-	target string
-	// files reads what services mount from the host.
-	files hostFiles
-}
-
-func sortedKeys[M ~map[K]V, K cmp.Ordered, V any](m M) []K {
-	keys := make([]K, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

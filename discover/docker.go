@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/kafkadial/kafkadial/resolver/docker"
 )
 
@@ -39,7 +38,7 @@ func Docker(s docker.Snapshot, opts ...Option) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, random, missing := dockerProject(s, c.containers, c.project)
+	nodes, missing := dockerNodes(s, c.containers, c.project)
 	if len(missing) > 0 {
 		return nil, &NotFoundError{Engine: s.Host, Names: missing}
 	}
@@ -50,27 +49,9 @@ func Docker(s docker.Snapshot, opts ...Option) (*Result, error) {
 		}
 		c.address = &lb
 	}
-	res := derive(p, c)
+	res := derive(nodes, c)
 	res.Sources = []string{"docker engine at " + s.Host}
 	res.Engine = s.Host
-	for i := range res.Services {
-		sv := &res.Services[i]
-		st := p.Services[sv.Name]
-		sv.State = st.Labels["state"]
-		if len(st.Labels) > 0 && st.Labels["state"] != "running" {
-			sv.Problems = append(sv.Problems, fmt.Sprintf("the container is %s: its ports are published only while it runs (docker start %s)", st.Labels["state"], sv.Name))
-			res.ok = false
-		}
-		if r := st.Labels["replicas"]; r != "" {
-			sv.Replicas = strings.Split(r, ", ")
-			sv.Assumed = append(sv.Assumed, fmt.Sprintf("%s run the same compose service (replicas): what is said of %s holds for each, with its own published ports", r, sv.Name))
-		}
-		for j := range sv.Listeners {
-			l := &sv.Listeners[j]
-			l.docker = true
-			l.RandomPort = l.Rule != "" && random[sv.Name+"/"+strconv.Itoa(l.ContainerPort)]
-		}
-	}
 	return res, nil
 }
 
@@ -91,17 +72,13 @@ func remoteHost(s docker.Snapshot) (string, bool) {
 	return "", false
 }
 
-// dockerProject turns containers into a compose project for derive:
-// one service per container (named after it; the replicas of a scaled
-// compose service are one service with a scale, as in the compose file)
-// with its environment, command, hostname, network aliases, actual port
-// bindings and, on a local engine, bind mounts. Running containers are
-// taken, or those named (running or not; the state is in the "state"
-// label); random records which container ports the engine chose a host
-// port for.
-func dockerProject(s docker.Snapshot, names []string, project string) (p *types.Project, random map[string]bool, missing []string) {
-	p = &types.Project{Name: "docker", Services: types.Services{}}
-	random = map[string]bool{}
+// dockerNodes is the Docker front end: a node per container (named
+// after it; the replicas of a scaled compose service are one node with a
+// scale, as in the compose file) with its environment, command, hostname,
+// network aliases, actual port bindings and, on a local engine, bind
+// mounts. Running containers are taken, or those named (running or not);
+// missing are the names no container has.
+func dockerNodes(s docker.Snapshot, names []string, project string) (nodes []*node, missing []string) {
 	// A bind mount's source is a path on the engine's host: read it only
 	// when that is this machine.
 	_, remote := remoteHost(s)
@@ -111,7 +88,11 @@ func dockerProject(s docker.Snapshot, names []string, project string) (p *types.
 		want[strings.TrimPrefix(n, "/")] = true
 	}
 	found := map[string]bool{}
-	replicas := map[string]docker.Container{} // compose project/service -> its first container
+	type first struct {
+		n *node
+		c docker.Container
+	}
+	replicas := map[string]first{} // compose project/service -> its latest first container
 	for _, c := range s.Containers {
 		named := want[c.Name] || want[c.ID] || want[c.ShortID()]
 		switch {
@@ -128,65 +109,60 @@ func dockerProject(s docker.Snapshot, names []string, project string) (p *types.
 			}
 		}
 		// Replicas of one scaled compose service (its containers with the
-		// same configuration) are one service with a scale, as in the
+		// same configuration) are one node with a scale, as in the
 		// compose file; the first one's ports stand for all.
+		key := ""
 		if c.Project != "" && c.Service != "" {
-			key := c.Project + "/" + c.Service
-			if first, ok := replicas[key]; ok && sameConfig(first, c) {
-				svc := p.Services[first.Name]
-				n := svc.GetScale() + 1
-				svc.Scale = &n
+			key = c.Project + "/" + c.Service
+			if f, ok := replicas[key]; ok && sameConfig(f.c, c) {
+				f.n.replicas = append(f.n.replicas, c.Name)
+				f.n.scale = len(f.n.replicas) + 1
 				// Each has its own hostname (its container id), as a
 				// compose service without hostname: has.
-				svc.Hostname = ""
-				svc.Labels["replicas"] = strings.TrimPrefix(svc.Labels["replicas"]+", "+c.Name, ", ")
-				p.Services[first.Name] = svc
+				f.n.hostname = ""
 				continue
 			}
-			replicas[key] = c
 		}
-		svc := types.ServiceConfig{Name: c.Name}
-		svc.Image, svc.Hostname = c.Image, c.Hostname
-		svc.Environment = types.NewMappingWithEquals(c.Env)
-		svc.Labels = types.Labels{"state": c.State}
+		n := &node{name: c.Name, image: c.Image, hostname: c.Hostname, env: parseEnv(c.Env),
+			engine: true, state: c.State, random: map[int]bool{},
+			// What it runs: Redpanda's listeners are flags of its command,
+			// a Kafka command may name a properties file.
+			command: append(slices.Clone(c.Entrypoint), c.Cmd...)}
 		if c.NetworkMode == "host" {
-			svc.NetworkMode = "host"
+			n.networkMode = "host"
 		}
-		// What it runs (Redpanda's listeners are flags of its command, a
-		// Kafka command may name a properties file), and, on a local
-		// engine, the files it mounts from this host.
-		svc.Entrypoint, svc.Command = slices.Clone(c.Entrypoint), slices.Clone(c.Cmd)
+		// On a local engine, the files it mounts from this host.
 		if !remote {
 			for _, m := range c.Mounts {
 				if m.Type == "bind" && m.Source != "" && m.Destination != "" {
-					svc.Volumes = append(svc.Volumes, types.ServiceVolumeConfig{Type: types.VolumeTypeBind, Source: m.Source, Target: m.Destination})
+					n.mounts = append(n.mounts, mount{bind: true, source: m.Source, target: m.Destination})
 				}
 			}
 		}
 		// Its names on each network (compose's service name among them),
 		// so that an address naming a proxy container is followed to it.
-		for _, n := range c.Networks {
-			if svc.Networks == nil {
-				svc.Networks = map[string]*types.ServiceNetworkConfig{}
-			}
-			svc.Networks[n.Name] = &types.ServiceNetworkConfig{Aliases: slices.Clone(n.Aliases)}
+		for _, nw := range c.Networks {
+			n.aliases = append(n.aliases, nw.Aliases...)
 		}
-		for _, port := range c.Ports {
-			for _, b := range port.Bindings {
-				svc.Ports = append(svc.Ports, types.ServicePortConfig{Target: uint32(port.Port), Published: strconv.Itoa(b.HostPort), HostIP: b.HostIP, Protocol: "tcp"})
+		for _, p := range c.Ports {
+			for _, b := range p.Bindings {
+				n.ports = append(n.ports, port{target: p.Port, published: strconv.Itoa(b.HostPort), hostIP: b.HostIP, protocol: "tcp"})
 			}
-			if port.Random {
-				random[c.Name+"/"+strconv.Itoa(port.Port)] = true
+			if p.Random {
+				n.random[p.Port] = true
 			}
 		}
-		p.Services[c.Name] = svc
+		if key != "" {
+			replicas[key] = first{n, c}
+		}
+		nodes = append(nodes, n)
 	}
 	for _, n := range names {
 		if !found[strings.TrimPrefix(n, "/")] {
 			missing = append(missing, n)
 		}
 	}
-	return p, random, missing
+	return nodes, missing
 }
 
 // sameConfig says whether two containers run the same configuration.

@@ -68,9 +68,11 @@ func TestDockerProjectCommandAndMounts(t *testing.T) {
 	if want := []string{"localhost:9094 => 127.0.0.1:29094", "redpanda:9092 => 127.0.0.1:19092"}; !res.OK() || !slices.Equal(res.Rules(), want) {
 		t.Fatalf("ok %v, rules %q; want %q\n%+v", res.OK(), res.Rules(), want, res.Services)
 	}
-	p, _, _ := dockerProject(docker.Snapshot{Host: "tcp://docker.invalid:2375", Containers: containers}, nil, "p")
-	if v := p.Services["p_kafka_1"].Volumes; len(v) != 0 {
-		t.Errorf("a remote engine's bind mounts were taken as this machine's files: %+v", v)
+	nodes, _ := dockerNodes(docker.Snapshot{Host: "tcp://docker.invalid:2375", Containers: containers}, nil, "p")
+	for _, n := range nodes {
+		if len(n.mounts) != 0 {
+			t.Errorf("a remote engine's bind mounts were taken as this machine's files: %s: %+v", n.name, n.mounts)
+		}
 	}
 }
 
@@ -91,10 +93,9 @@ func TestDockerProjectReplicas(t *testing.T) {
 	// replica.
 	other := cs[0]
 	other.Name, other.Service = "p_kafka-b_1", "kafka-b"
-	p, _, _ := dockerProject(docker.Snapshot{Host: "unix:///var/run/docker.sock", Containers: cs}, nil, "p")
-	svc := p.Services["p_kafka_1"]
-	if len(p.Services) != 1 || svc.GetScale() != 3 || svc.Labels["replicas"] != "p_kafka_2, p_kafka_3" {
-		t.Fatalf("services %+v", p.Services)
+	nodes, _ := dockerNodes(docker.Snapshot{Host: "unix:///var/run/docker.sock", Containers: cs}, nil, "p")
+	if len(nodes) != 1 || nodes[0].name != "p_kafka_1" || nodes[0].scale != 3 || !slices.Equal(nodes[0].replicas, []string{"p_kafka_2", "p_kafka_3"}) || nodes[0].hostname != "" {
+		t.Fatalf("nodes %+v", nodes)
 	}
 	res, err := Docker(docker.Snapshot{Host: "unix:///var/run/docker.sock", Containers: cs}, WithComposeProject("p"))
 	if err != nil {
@@ -103,9 +104,9 @@ func TestDockerProjectReplicas(t *testing.T) {
 	if want := []string{"docker-host.invalid => 127.0.0.1"}; !res.OK() || !slices.Equal(res.Rules(), want) {
 		t.Fatalf("ok %v, rules %q; want %q\n%+v", res.OK(), res.Rules(), want, res.Services)
 	}
-	p, _, _ = dockerProject(docker.Snapshot{Host: "unix:///var/run/docker.sock", Containers: append(cs[:1:1], other)}, nil, "p")
-	if len(p.Services) != 2 {
-		t.Fatalf("containers of two services taken for replicas: %+v", p.Services)
+	nodes, _ = dockerNodes(docker.Snapshot{Host: "unix:///var/run/docker.sock", Containers: append(cs[:1:1], other)}, nil, "p")
+	if len(nodes) != 2 {
+		t.Fatalf("containers of two services taken for replicas: %+v", nodes)
 	}
 }
 

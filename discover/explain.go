@@ -356,3 +356,75 @@ func (l *Listener) explainAdvice(b *strings.Builder) {
 		}
 	}
 }
+
+// String says the problem in words.
+func (p Problem) String() string {
+	switch p.Code {
+	case ProblemSyntax:
+		if p.err != nil {
+			return p.err.Error()
+		}
+	case ProblemBadPort:
+		return fmt.Sprintf("%s: %q is not a port", p.setting, p.value)
+	case ProblemUnreadable:
+		return fmt.Sprintf("its %s cannot be read: %s", unreadableName(p.prop), cannotTell)
+	case ProblemImageConfig:
+		if len(p.names) == 2 {
+			return fmt.Sprintf("neither %s nor %s is set here: the image's own configuration decides what it advertises, which this command cannot see: %s", p.names[0], p.names[1], cannotTell)
+		}
+	case ProblemLegacySettings:
+		return fmt.Sprintf("%s: the apache/kafka image runs Kafka 3.7 or later, which no longer reads advertised.host.name or advertised.port (removed in Kafka 3.0); set %s", p.setting, p.want)
+	case ProblemForeignNetwork:
+		return fmt.Sprintf("network_mode %s: the ports are those of a container outside this project, which this command cannot see", p.value)
+	case ProblemNoProtocol:
+		return fmt.Sprintf("listener %s has no security protocol in %s (Kafka refuses to start)", p.listener, p.setting)
+	case ProblemScale:
+		return fmt.Sprintf("scale %d: every replica advertises the same addresses, so clients cannot tell them apart", p.n)
+	case ProblemSharedAddress:
+		return fmt.Sprintf("%s is advertised by service %s too: one address cannot reach two brokers, so only %s's rule is kept", p.addr, p.service, p.service)
+	case ProblemUnreachable:
+		return "the host reaches none of the addresses this broker advertises"
+	case ProblemNotRunning:
+		return fmt.Sprintf("the container is %s: its ports are published only while it runs (docker start %s)", p.value, p.service)
+	}
+	return p.Code.String()
+}
+
+const cannotTell = "this command cannot tell what it advertises"
+
+// unreadableName names a setting that cannot be read: its property's
+// words (advertised.listeners: advertised listeners), or the flag.
+func unreadableName(prop string) string {
+	return strings.ReplaceAll(prop, ".", " ")
+}
+
+// String says the assumption in words.
+func (a Assumption) String() string {
+	const wholeConfig = "the environment is taken as the whole configuration"
+	switch a.Code {
+	case AssumedMissingFile:
+		return fmt.Sprintf("%s, mounted at %s, is not there: %s", a.file.Path, a.file.MountedAt, wholeConfig)
+	case AssumedUnreadableFile:
+		return fmt.Sprintf("%s, mounted at %s, cannot be read (%v): %s", a.file.Path, a.file.MountedAt, a.err, wholeConfig)
+	case AssumedControllerListener:
+		return fmt.Sprintf("%s is not set here: listener CONTROLLER is taken as the controller listener, as the images' own server.properties name it", a.setting)
+	case AssumedDefaultPort:
+		return fmt.Sprintf("%s is not set: the broker listens on 9092, Kafka's default port", a.setting)
+	case AssumedRedpandaBind:
+		return "--kafka-addr is not given: Redpanda listens on 0.0.0.0:9092, its default, unless the image's redpanda.yaml says otherwise"
+	case AssumedRedpandaAdvertise:
+		return "--advertise-kafka-addr is not given: Redpanda advertises its --kafka-addr"
+	case AssumedPlaintext:
+		return fmt.Sprintf("%s is not set here: listener %s is taken as PLAINTEXT (the image's own server.properties must map it, or Kafka refuses to start)", a.setting, a.listener)
+	case AssumedHostname:
+		return fmt.Sprintf("%s gives listener %s no host: the broker advertises its hostname, %s (hostname:)", a.setting, a.listener, a.hostname)
+	case AssumedReplicas:
+		return fmt.Sprintf("%s run the same compose service (replicas): what is said of %s holds for each, with its own published ports", strings.Join(a.replicas, ", "), a.service)
+	}
+	return a.Code.String()
+}
+
+// String says where the file is and what it counts for.
+func (f ConfigFile) String() string {
+	return fmt.Sprintf("%s, mounted at %s (the environment wins where both set a value)", f.Path, f.MountedAt)
+}

@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-
-	"github.com/compose-spec/compose-go/v2/types"
 )
 
 // brokerSpec is what one service runs, as far as a client sees it: the
@@ -31,18 +29,28 @@ type brokerSpec struct {
 	protoExplicit bool // the map is set: a listener missing from it stops Kafka
 	controllers   map[string]bool
 
-	read     []string // configuration files read, as shown
-	assumed  []string // what is assumed where a setting is absent
-	problems []string
-	unknown  string // why the advertised addresses cannot be told, "" when they can
+	read     []ConfigFile // configuration files read
+	assumed  []Assumption // what is assumed where a setting is absent
+	problems []Problem
+	unknown  *Problem // why the advertised addresses cannot be told, nil when they can
 }
 
-func (sp *brokerSpec) assume(format string, args ...any) {
-	sp.assumed = append(sp.assumed, fmt.Sprintf(format, args...))
+func (sp *brokerSpec) assume(a Assumption) { sp.assumed = append(sp.assumed, a) }
+
+func (sp *brokerSpec) problem(p Problem) { sp.problems = append(sp.problems, p) }
+
+// unreadable records that setting prop (a property or a flag) does not
+// parse: the parser's error, and that the listeners cannot be told.
+func (sp *brokerSpec) unreadable(prop string, err error) {
+	sp.problem(Problem{Code: ProblemSyntax, err: err})
+	sp.unknown = &Problem{Code: ProblemUnreadable, prop: prop}
 }
 
-func (sp *brokerSpec) problem(format string, args ...any) {
-	sp.problems = append(sp.problems, fmt.Sprintf(format, args...))
+// badPort records that a port setting is not a port, so that the
+// listeners cannot be told.
+func (sp *brokerSpec) badPort(prop, from, value string) {
+	sp.problem(Problem{Code: ProblemBadPort, setting: from, value: value})
+	sp.unknown = &Problem{Code: ProblemUnreadable, prop: prop}
 }
 
 // hostFiles reads the files a service mounts from the host.
@@ -71,7 +79,7 @@ var kafkaPrefixes = []string{"KAFKA_CFG_", "KAFKA_"}
 // a --override on the command line, then the environment, then a mounted
 // properties file (the images write the environment over the file).
 type kafkaSettings struct {
-	env       types.MappingWithEquals
+	env       map[string]string
 	prefix    string // the prefix this service uses, for naming unset variables
 	overrides map[string]string
 	file      map[string]prop
@@ -108,56 +116,56 @@ func (k *kafkaSettings) name(prop string) string { return k.prefix + envName(pro
 
 func envName(prop string) string { return strings.ToUpper(strings.ReplaceAll(prop, ".", "_")) }
 
-func envValue(env types.MappingWithEquals, key string) (string, bool) {
-	v, ok := env[key]
-	if !ok || v == nil || strings.TrimSpace(*v) == "" {
-		return "", false
-	}
-	return strings.TrimSpace(*v), true
+func envValue(env map[string]string, key string) (string, bool) {
+	v := strings.TrimSpace(env[key])
+	return v, v != ""
 }
 
 // kafkaMarkers are the properties whose presence makes a service a Kafka
 // broker or controller.
 var kafkaMarkers = []string{"advertised.listeners", "listeners", "process.roles", "advertised.host.name", "advertised.port", "zookeeper.connect", "broker.id", "node.id"}
 
-// inspectService tells what a service runs: a Kafka or Redpanda node, or
-// nil for anything else.
-func inspectService(p *types.Project, svc types.ServiceConfig, files hostFiles) *brokerSpec {
-	tokens := commandTokens(svc)
-	if sp := redpandaSpec(svc, tokens); sp != nil {
+// inspect tells what a node runs: Kafka or Redpanda, or nil for anything
+// else.
+func inspect(n *node, files hostFiles) *brokerSpec {
+	tokens := commandTokens(n)
+	if sp := redpandaSpec(n, tokens); sp != nil {
 		return sp
 	}
-	k := &kafkaSettings{env: svc.Environment, prefix: "KAFKA_", overrides: overrides(tokens)}
-	for key := range svc.Environment {
+	k := &kafkaSettings{env: n.env, prefix: "KAFKA_", overrides: overrides(tokens)}
+	for key := range n.env {
 		if strings.HasPrefix(key, "KAFKA_CFG_") {
 			k.prefix = "KAFKA_CFG_"
 			break
 		}
 	}
-	var read, assumed []string
-	if hostPath, inContainer, ok := mountedProps(p, svc, tokens, files); ok {
-		shown := displayPath(p, hostPath)
+	var (
+		read    []ConfigFile
+		assumed []Assumption
+	)
+	if hostPath, inContainer, ok := mountedProps(n, tokens, files); ok {
+		cf := ConfigFile{Path: displayPath(n.dir, hostPath), MountedAt: inContainer}
 		props, err := files.readProps(hostPath)
 		switch {
 		case err == nil:
-			k.file, k.fileName = props, shown
-			read = append(read, fmt.Sprintf("%s, mounted at %s (the environment wins where both set a value)", shown, inContainer))
+			k.file, k.fileName = props, cf.Path
+			read = append(read, cf)
 		case errors.Is(err, fs.ErrNotExist):
-			assumed = append(assumed, fmt.Sprintf("%s, mounted at %s, is not there: the environment is taken as the whole configuration", shown, inContainer))
+			assumed = append(assumed, Assumption{Code: AssumedMissingFile, file: cf})
 		default:
-			assumed = append(assumed, fmt.Sprintf("%s, mounted at %s, cannot be read (%v): the environment is taken as the whole configuration", shown, inContainer, err))
+			assumed = append(assumed, Assumption{Code: AssumedUnreadableFile, file: cf, err: err})
 		}
 	}
 	if !slices.ContainsFunc(kafkaMarkers, func(m string) bool { _, _, ok := k.get(m); return ok }) {
 		return nil
 	}
 	sp := &brokerSpec{kind: Kafka, read: read, assumed: assumed}
-	sp.kafka(svc, k)
+	sp.kafka(n, k)
 	return sp
 }
 
 // kafka fills sp from a Kafka node's settings.
-func (sp *brokerSpec) kafka(svc types.ServiceConfig, k *kafkaSettings) {
+func (sp *brokerSpec) kafka(n *node, k *kafkaSettings) {
 	if roles, from, ok := k.get("process.roles"); ok {
 		sp.roles = roles
 		var broker, controller bool
@@ -175,16 +183,15 @@ func (sp *brokerSpec) kafka(svc types.ServiceConfig, k *kafkaSettings) {
 			return
 		}
 	}
-	hostCmd, _ := envValue(svc.Environment, "HOSTNAME_COMMAND")
-	portCmd, _ := envValue(svc.Environment, "PORT_COMMAND")
+	hostCmd, _ := envValue(n.env, "HOSTNAME_COMMAND")
+	portCmd, _ := envValue(n.env, "PORT_COMMAND")
 	sy := listenerSyntax{hostCommand: hostCmd, portCommand: portCmd}
 
 	bindText, bindFrom, haveBinds := k.get("listeners")
 	if haveBinds {
 		binds, err := sy.parse(bindFrom, bindText)
 		if err != nil {
-			sp.problem("%v", err)
-			sp.unknown = "its listeners cannot be read"
+			sp.unreadable("listeners", err)
 			return
 		}
 		sp.binds, sp.haveBinds, sp.bindFrom = binds, true, bindFrom
@@ -195,28 +202,27 @@ func (sp *brokerSpec) kafka(svc types.ServiceConfig, k *kafkaSettings) {
 	advText, advFrom, haveAdv := k.get("advertised.listeners")
 	legacyHost, legacyHostFrom, haveLegacyHost := k.get("advertised.host.name")
 	legacyPort, legacyPortFrom, haveLegacyPort := k.get("advertised.port")
-	dockerPort := !haveBinds && !haveAdv && !haveLegacyPort && mountsDockerSocket(svc)
+	dockerPort := !haveBinds && !haveAdv && !haveLegacyPort && mountsDockerSocket(n)
 	switch {
 	case haveAdv:
 		advs, err := sy.parse(advFrom, advText)
 		if err != nil {
-			sp.problem("%v", err)
-			sp.unknown = "its advertised listeners cannot be read"
+			sp.unreadable("advertised.listeners", err)
 			return
 		}
 		sp.advs, sp.advFrom = advs, advFrom
 	case haveLegacyHost || haveLegacyPort || (!haveBinds && (hostCmd != "" || dockerPort)):
-		if !sp.legacy(svc, k, sy, legacyHost, legacyHostFrom, legacyPort, legacyPortFrom, dockerPort) {
+		if !sp.legacy(k, sy, legacyHost, legacyHostFrom, legacyPort, legacyPortFrom, dockerPort) {
 			return
 		}
-		if strings.Contains(svc.Image, "apache/kafka") {
-			sp.problem("%s: the apache/kafka image runs Kafka 3.7 or later, which no longer reads advertised.host.name or advertised.port (removed in Kafka 3.0); set %s", sp.advFrom, k.name("advertised.listeners"))
+		if strings.Contains(n.image, "apache/kafka") {
+			sp.problem(Problem{Code: ProblemLegacySettings, setting: sp.advFrom, want: k.name("advertised.listeners")})
 		}
 	case haveBinds:
 		// Kafka advertises its listeners when advertised.listeners is unset.
 		sp.advs, sp.advFrom = sp.binds, bindFrom
 	default:
-		sp.unknown = fmt.Sprintf("neither %s nor %s is set here: the image's own configuration decides what it advertises, which this command cannot see", k.name("advertised.listeners"), k.name("listeners"))
+		sp.unknown = &Problem{Code: ProblemImageConfig, names: []string{k.name("advertised.listeners"), k.name("listeners")}}
 		return
 	}
 
@@ -224,8 +230,7 @@ func (sp *brokerSpec) kafka(svc types.ServiceConfig, k *kafkaSettings) {
 	if m, from, ok := k.get("listener.security.protocol.map"); ok {
 		protos, err := parseProtocolMap(from, m)
 		if err != nil {
-			sp.problem("%v", err)
-			sp.unknown = "its listener security protocol map cannot be read"
+			sp.unreadable("listener.security.protocol.map", err)
 			return
 		}
 		sp.protos, sp.protoFrom, sp.protoExplicit = protos, from, true
@@ -238,7 +243,7 @@ func (sp *brokerSpec) kafka(svc types.ServiceConfig, k *kafkaSettings) {
 		}
 	} else if slices.ContainsFunc(append(slices.Clone(sp.binds), sp.advs...), func(l listener) bool { return l.name == "CONTROLLER" }) {
 		sp.controllers["CONTROLLER"] = true
-		sp.assume("%s is not set here: listener CONTROLLER is taken as the controller listener, as the images' own server.properties name it", k.name("controller.listener.names"))
+		sp.assume(Assumption{Code: AssumedControllerListener, setting: k.name("controller.listener.names")})
 	}
 }
 
@@ -248,21 +253,20 @@ func (sp *brokerSpec) kafka(svc types.ServiceConfig, k *kafkaSettings) {
 // values: HOSTNAME_COMMAND's output, PORT_COMMAND's output, and the host
 // port docker publishes the broker's port on when the Docker socket is
 // mounted. It reports whether the listeners could be told.
-func (sp *brokerSpec) legacy(svc types.ServiceConfig, k *kafkaSettings, sy listenerSyntax, host, hostFrom, port, portFrom string, dockerPort bool) bool {
+func (sp *brokerSpec) legacy(k *kafkaSettings, sy listenerSyntax, host, hostFrom, port, portFrom string, dockerPort bool) bool {
 	bindPort := 9092
 	if !sp.haveBinds {
 		bindHost, _, _ := k.get("host.name")
 		if v, from, ok := k.get("port"); ok {
 			ls, err := sy.parse(from, "PLAINTEXT://"+netJoin(bindHost, v))
 			if err != nil || ls[0].port < 0 {
-				sp.problem("%s: %q is not a port", from, v)
-				sp.unknown = "its port cannot be read"
+				sp.badPort("port", from, v)
 				return false
 			}
 			bindPort = ls[0].port
 			sp.bindFrom = from
 		} else {
-			sp.assume("%s is not set: the broker listens on 9092, Kafka's default port", k.name("port"))
+			sp.assume(Assumption{Code: AssumedDefaultPort, setting: k.name("port")})
 			sp.bindFrom = k.name("port")
 		}
 		sp.binds, sp.haveBinds = []listener{{name: "PLAINTEXT", host: bindHost, port: bindPort}}, true
@@ -296,8 +300,7 @@ func (sp *brokerSpec) legacy(svc types.ServiceConfig, k *kafkaSettings, sy liste
 		}
 		ls, err := sy.parse(portFrom, "PLAINTEXT://"+netJoin("h", port))
 		if err != nil {
-			sp.problem("%s: %q is not a port", portFrom, port)
-			sp.unknown = "its advertised port cannot be read"
+			sp.badPort("advertised.port", portFrom, port)
 			return false
 		}
 		adv.port = ls[0].port
@@ -319,19 +322,17 @@ func netJoin(host, port string) string {
 	return host + ":" + port
 }
 
-// mountsDockerSocket says whether the service mounts the Docker socket, as
+// mountsDockerSocket says whether the node mounts the Docker socket, as
 // wurstmeister's port discovery needs.
-func mountsDockerSocket(svc types.ServiceConfig) bool {
-	return slices.ContainsFunc(svc.Volumes, func(v types.ServiceVolumeConfig) bool {
-		return v.Target == "/var/run/docker.sock"
-	})
+func mountsDockerSocket(n *node) bool {
+	return slices.ContainsFunc(n.mounts, func(m mount) bool { return m.target == "/var/run/docker.sock" })
 }
 
-// commandTokens is the service's entrypoint and command as words; a word
+// commandTokens is the node's entrypoint and command as words; a word
 // holding white space (sh -c "...") is split at it.
-func commandTokens(svc types.ServiceConfig) []string {
+func commandTokens(n *node) []string {
 	var out []string
-	for _, w := range append(slices.Clone(svc.Entrypoint), svc.Command...) {
+	for _, w := range n.command {
 		out = append(out, strings.Fields(w)...)
 	}
 	return out
@@ -361,58 +362,48 @@ func overrides(tokens []string) map[string]string {
 // mount: a .properties file its command names (kafka-server-start.sh FILE)
 // inside a mount, else a mount whose target is a server.properties, else a
 // mounted directory that holds one.
-func mountedProps(p *types.Project, svc types.ServiceConfig, tokens []string, files hostFiles) (hostPath, inContainer string, ok bool) {
-	var binds []types.ServiceVolumeConfig
-	for _, v := range svc.Volumes {
-		if v.Type == types.VolumeTypeBind && v.Source != "" && path.IsAbs(v.Target) {
-			v.Source = hostSource(p, v.Source)
-			binds = append(binds, v)
+func mountedProps(n *node, tokens []string, files hostFiles) (hostPath, inContainer string, ok bool) {
+	var binds []mount
+	for _, m := range n.mounts {
+		if m.bind && m.source != "" && path.IsAbs(m.target) {
+			binds = append(binds, m)
 		}
 	}
 	for _, t := range tokens {
 		if !strings.HasSuffix(t, ".properties") || !path.IsAbs(t) {
 			continue
 		}
-		for _, v := range binds {
-			target := path.Clean(v.Target)
+		for _, m := range binds {
+			target := path.Clean(m.target)
 			if t == target {
-				return v.Source, t, true
+				return m.source, t, true
 			}
 			if rest, ok := strings.CutPrefix(path.Clean(t), target+"/"); ok {
-				return filepath.Join(v.Source, filepath.FromSlash(rest)), t, true
+				return filepath.Join(m.source, filepath.FromSlash(rest)), t, true
 			}
 		}
 	}
-	for _, v := range binds {
-		if path.Base(v.Target) == "server.properties" {
-			return v.Source, v.Target, true
+	for _, m := range binds {
+		if path.Base(m.target) == "server.properties" {
+			return m.source, m.target, true
 		}
 	}
-	for _, v := range binds {
-		if files.isDir(v.Source) {
-			f := filepath.Join(v.Source, "server.properties")
+	for _, m := range binds {
+		if files.isDir(m.source) {
+			f := filepath.Join(m.source, "server.properties")
 			if _, err := files.readProps(f); !errors.Is(err, fs.ErrNotExist) {
-				return f, path.Join(v.Target, "server.properties"), true
+				return f, path.Join(m.target, "server.properties"), true
 			}
 		}
 	}
 	return "", "", false
 }
 
-// hostSource is a bind mount's source as a host path: compose-go makes it
-// absolute, unless told not to resolve paths.
-func hostSource(p *types.Project, src string) string {
-	if filepath.IsAbs(src) || p.WorkingDir == "" {
-		return src
-	}
-	return filepath.Join(p.WorkingDir, src)
-}
-
-// displayPath shows a host path relative to the project directory when it
-// is inside it.
-func displayPath(p *types.Project, hostPath string) string {
-	if p.WorkingDir != "" {
-		if rel, err := filepath.Rel(p.WorkingDir, hostPath); err == nil && !strings.HasPrefix(rel, "..") {
+// displayPath shows a host path relative to the project directory dir
+// when it is inside it.
+func displayPath(dir, hostPath string) string {
+	if dir != "" {
+		if rel, err := filepath.Rel(dir, hostPath); err == nil && !strings.HasPrefix(rel, "..") {
 			return "./" + filepath.ToSlash(rel)
 		}
 	}
@@ -422,7 +413,7 @@ func displayPath(p *types.Project, hostPath string) string {
 // redpandaSpec reads a Redpanda node's listeners from its command line
 // (redpanda start --kafka-addr ... --advertise-kafka-addr ...), or returns
 // nil when the service does not run Redpanda.
-func redpandaSpec(svc types.ServiceConfig, tokens []string) *brokerSpec {
+func redpandaSpec(n *node, tokens []string) *brokerSpec {
 	flag := func(name string) (string, bool) {
 		for i, t := range tokens {
 			if t == name && i+1 < len(tokens) {
@@ -442,31 +433,29 @@ func redpandaSpec(svc types.ServiceConfig, tokens []string) *brokerSpec {
 			starts = true
 		}
 	}
-	if !haveBinds && !haveAdv && !(starts && strings.Contains(svc.Image, "redpanda")) {
+	if !haveBinds && !haveAdv && !(starts && strings.Contains(n.image, "redpanda")) {
 		return nil
 	}
 	sp := &brokerSpec{kind: Redpanda, haveBinds: true, bindFrom: "--kafka-addr", protos: map[string]string{}, controllers: map[string]bool{}}
 	sy := listenerSyntax{optionalName: true}
 	if !haveBinds {
 		bindText = "0.0.0.0:9092"
-		sp.assume("--kafka-addr is not given: Redpanda listens on 0.0.0.0:9092, its default, unless the image's redpanda.yaml says otherwise")
+		sp.assume(Assumption{Code: AssumedRedpandaBind})
 	}
 	binds, err := sy.parse("--kafka-addr", bindText)
 	if err != nil {
-		sp.problem("%v", err)
-		sp.unknown = "its --kafka-addr cannot be read"
+		sp.unreadable("--kafka-addr", err)
 		return sp
 	}
 	sp.binds = binds
 	if !haveAdv {
 		sp.advs, sp.advFrom = binds, "--kafka-addr"
-		sp.assume("--advertise-kafka-addr is not given: Redpanda advertises its --kafka-addr")
+		sp.assume(Assumption{Code: AssumedRedpandaAdvertise})
 		return sp
 	}
 	advs, err := sy.parse("--advertise-kafka-addr", advText)
 	if err != nil {
-		sp.problem("%v", err)
-		sp.unknown = "its --advertise-kafka-addr cannot be read"
+		sp.unreadable("--advertise-kafka-addr", err)
 		return sp
 	}
 	sp.advs, sp.advFrom = advs, "--advertise-kafka-addr"

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/kafkadial/kafkadial/rules"
 )
 
@@ -15,7 +14,7 @@ import (
 // project, since a port one service publishes may reach another's broker
 // and a rule for one address must not take another's.
 type projectView struct {
-	p     *types.Project
+	nodes map[string]*node
 	o     deriveOptions
 	local bool // the target is this machine
 	names []string
@@ -40,14 +39,18 @@ type publication struct {
 	containerPort int
 }
 
-func newProjectView(p *types.Project, o deriveOptions) *projectView {
-	v := &projectView{p: p, o: o, names: sortedKeys(p.Services), specs: map[string]*brokerSpec{}, suggested: map[int]bool{}}
+func newProjectView(nodes []*node, o deriveOptions) *projectView {
+	v := &projectView{nodes: map[string]*node{}, o: o, specs: map[string]*brokerSpec{}, suggested: map[int]bool{}}
+	for _, n := range nodes {
+		v.nodes[n.name] = n
+	}
+	v.names = sortedKeys(v.nodes)
 	if a, err := netip.ParseAddr(o.target); err == nil && a.IsLoopback() || strings.EqualFold(o.target, "localhost") {
 		v.local = true
 	}
 	for _, name := range v.names {
-		svc := p.Services[name]
-		sp := inspectService(p, svc, o.files)
+		n := v.nodes[name]
+		sp := inspect(n, o.files)
 		v.specs[name] = sp
 		if sp != nil && !sp.controller {
 			for _, l := range sp.advs {
@@ -56,57 +59,57 @@ func newProjectView(p *types.Project, o deriveOptions) *projectView {
 				}
 			}
 		}
-		for _, pc := range svc.Ports {
-			if pc.Protocol != "" && pc.Protocol != "tcp" {
+		for _, pc := range n.ports {
+			if !pc.tcp() {
 				continue
 			}
-			if n, err := strconv.Atoi(pc.Published); err == nil && n > 0 && n <= 65535 {
-				v.pubs = append(v.pubs, publication{name, pc.HostIP, n, int(pc.Target)})
+			if hp, err := strconv.Atoi(pc.published); err == nil && hp > 0 && hp <= 65535 {
+				v.pubs = append(v.pubs, publication{name, pc.hostIP, hp, pc.target})
 			}
 		}
 	}
 	return v
 }
 
-// deriveService derives the listeners of one Kafka or Redpanda service.
-func (v *projectView) deriveService(name string, svc types.ServiceConfig, sp *brokerSpec) Service {
-	sr := Service{Name: name, Image: svc.Image, Kind: sp.kind, Role: Broker, Roles: sp.roles,
+// deriveService derives the listeners of one Kafka or Redpanda node.
+func (v *projectView) deriveService(n *node, sp *brokerSpec) Service {
+	sr := Service{Name: n.name, Image: n.image, Kind: sp.kind, Role: Broker, Roles: sp.roles,
 		Read: sp.read, Assumed: slices.Clone(sp.assumed), Problems: slices.Clone(sp.problems), Listeners: []Listener{}}
 	if sp.controller {
 		sr.Role = Controller
 		return sr
 	}
-	if sp.unknown != "" {
-		sr.problem("%s: this command cannot tell what it advertises", sp.unknown)
+	if sp.unknown != nil {
+		sr.problem(*sp.unknown)
 		return sr
 	}
-	ports, portsOf, hostNet := v.portsFor(svc, &sr)
+	ports, portsOf, hostNet := v.portsFor(n, &sr)
 	for _, a := range sp.advs {
 		if sp.controllers[a.name] {
 			continue // controller listeners serve the quorum, not clients
 		}
-		sr.Listeners = append(sr.Listeners, v.deriveListener(svc, sp, &sr, a, ports, portsOf, hostNet))
+		sr.Listeners = append(sr.Listeners, v.deriveListener(n, sp, &sr, a, ports, portsOf, hostNet))
 	}
-	if n := svc.Scale; n != nil && *n > 1 && slices.ContainsFunc(sr.Listeners, func(l Listener) bool { return l.reachable && l.Port >= 0 }) {
-		sr.problem("scale %d: every replica advertises the same addresses, so clients cannot tell them apart", *n)
+	if n.scale > 1 && slices.ContainsFunc(sr.Listeners, func(l Listener) bool { return l.reachable && l.Port >= 0 }) {
+		sr.problem(Problem{Code: ProblemScale, n: n.scale})
 	}
 	return sr
 }
 
-// portsFor is where a service's ports are published: its own, or those of
-// the service whose network it shares.
-func (v *projectView) portsFor(svc types.ServiceConfig, sr *Service) (ports []types.ServicePortConfig, portsOf string, hostNet bool) {
-	ports, portsOf = svc.Ports, svc.Name
-	switch mode := svc.NetworkMode; {
+// portsFor is where a node's ports are published: its own, or those of
+// the node whose network it shares.
+func (v *projectView) portsFor(n *node, sr *Service) (ports []port, portsOf string, hostNet bool) {
+	ports, portsOf = n.ports, n.name
+	switch mode := n.networkMode; {
 	case mode == "host":
 		hostNet = true
 	case strings.HasPrefix(mode, "service:"):
 		portsOf = strings.TrimPrefix(mode, "service:")
-		if other, ok := v.p.Services[portsOf]; ok {
-			ports = other.Ports
+		if other, ok := v.nodes[portsOf]; ok {
+			ports = other.ports
 		}
 	case strings.HasPrefix(mode, "container:"):
-		sr.problem("network_mode %s: the ports are those of a container outside this project, which this command cannot see", mode)
+		sr.problem(Problem{Code: ProblemForeignNetwork, value: mode})
 	}
 	return ports, portsOf, hostNet
 }
@@ -121,28 +124,28 @@ func displayName(name string) string {
 // deriveListener finds how the host reaches one advertised listener. It
 // records what it found (Reach and the facts behind it); explain.go says
 // it in words.
-func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr *Service, a listener, ports []types.ServicePortConfig, portsOf string, hostNet bool) Listener {
+func (v *projectView) deriveListener(n *node, sp *brokerSpec, sr *Service, a listener, ports []port, portsOf string, hostNet bool) Listener {
 	l := Listener{Name: displayName(a.name), Host: a.host, Port: a.port, portsOf: portsOf,
-		kind: sp.kind, service: sr.Name, bindFrom: sp.bindFrom, hostNet: hostNet,
-		hostCommand: envOf(svc, "HOSTNAME_COMMAND"), portCommand: envOf(svc, "PORT_COMMAND")}
+		kind: sp.kind, service: sr.Name, bindFrom: sp.bindFrom, hostNet: hostNet, docker: n.engine,
+		hostCommand: envOf(n, "HOSTNAME_COMMAND"), portCommand: envOf(n, "PORT_COMMAND")}
 	if sp.kind == Kafka {
 		l.Protocol = sp.protos[a.name]
 		switch {
 		case l.Protocol != "":
 		case sp.protoExplicit:
-			sr.problem("listener %s has no security protocol in %s (Kafka refuses to start)", a.name, sp.protoFrom)
+			sr.problem(Problem{Code: ProblemNoProtocol, listener: a.name, setting: sp.protoFrom})
 			l.Protocol = "?"
 		default:
 			l.Protocol = "PLAINTEXT"
-			sr.assume("%s is not set here: listener %s is taken as PLAINTEXT (the image's own server.properties must map it, or Kafka refuses to start)", sp.protoFrom, a.name)
+			sr.assume(Assumption{Code: AssumedPlaintext, setting: sp.protoFrom, listener: a.name})
 		}
 	}
 	host := a.host
 	switch {
 	case a.hostComputed != "":
-	case host == "" && svc.Hostname != "":
-		host, l.Host = svc.Hostname, svc.Hostname
-		sr.assume("%s gives listener %s no host: the broker advertises its hostname, %s (hostname:)", sp.advFrom, l.Name, host)
+	case host == "" && n.hostname != "":
+		host, l.Host = n.hostname, n.hostname
+		sr.assume(Assumption{Code: AssumedHostname, setting: sp.advFrom, listener: l.Name, hostname: host})
 	case host == "":
 		a.hostComputed = "hostname"
 	case host == "0.0.0.0" || host == "::":
@@ -269,8 +272,8 @@ func (v *projectView) deriveListener(svc types.ServiceConfig, sp *brokerSpec, sr
 	return l
 }
 
-func envOf(svc types.ServiceConfig, key string) string {
-	v, _ := envValue(svc.Environment, key)
+func envOf(n *node, key string) string {
+	v, _ := envValue(n.env, key)
 	return v
 }
 
@@ -283,31 +286,31 @@ type pubState struct {
 }
 
 // publishedPort finds the host address that publishes a container port.
-func (v *projectView) publishedPort(ports []types.ServicePortConfig, target int) (addr string, st pubState) {
+func (v *projectView) publishedPort(ports []port, target int) (addr string, st pubState) {
 	st.reach = ReachUnpublished
 	for _, pc := range ports {
-		if int(pc.Target) != target || (pc.Protocol != "" && pc.Protocol != "tcp") {
+		if pc.target != target || !pc.tcp() {
 			continue
 		}
-		if pc.Published == "" {
+		if pc.published == "" {
 			st = pubState{reach: ReachRandomPort}
 			continue
 		}
-		if strings.Contains(pc.Published, "-") {
-			st = pubState{reach: ReachPortRange, published: pc.Published}
+		if strings.Contains(pc.published, "-") {
+			st = pubState{reach: ReachPortRange, published: pc.published}
 			continue
 		}
-		n, err := strconv.Atoi(pc.Published)
+		n, err := strconv.Atoi(pc.published)
 		if err != nil || n < 1 || n > 65535 {
-			st = pubState{reach: ReachBadPort, published: pc.Published}
+			st = pubState{reach: ReachBadPort, published: pc.published}
 			continue
 		}
-		host, ok := v.hostFor(pc.HostIP)
+		host, ok := v.hostFor(pc.hostIP)
 		if !ok {
-			st = pubState{reach: ReachRemoteLoopback, hostIP: pc.HostIP, published: pc.Published}
+			st = pubState{reach: ReachRemoteLoopback, hostIP: pc.hostIP, published: pc.published}
 			continue
 		}
-		return net.JoinHostPort(host, pc.Published), pubState{}
+		return net.JoinHostPort(host, pc.published), pubState{}
 	}
 	return "", st
 }
@@ -315,21 +318,21 @@ func (v *projectView) publishedPort(ports []types.ServicePortConfig, target int)
 // publishedHost is the host address that reaches a container port
 // published on any host port, fixed or picked by docker; st says how (a
 // zero reach), or why none does.
-func (v *projectView) publishedHost(ports []types.ServicePortConfig, target int, hostNet bool) (host string, st pubState) {
+func (v *projectView) publishedHost(ports []port, target int, hostNet bool) (host string, st pubState) {
 	if hostNet {
 		return v.o.target, pubState{}
 	}
 	st.reach = ReachUnpublished
 	for _, pc := range ports {
-		if int(pc.Target) != target || (pc.Protocol != "" && pc.Protocol != "tcp") {
+		if pc.target != target || !pc.tcp() {
 			continue
 		}
-		h, ok := v.hostFor(pc.HostIP)
+		h, ok := v.hostFor(pc.hostIP)
 		if !ok {
-			st = pubState{reach: ReachRemoteLoopback, hostIP: pc.HostIP}
+			st = pubState{reach: ReachRemoteLoopback, hostIP: pc.hostIP}
 			continue
 		}
-		return h, pubState{hostIP: h, published: pc.Published}
+		return h, pubState{hostIP: h, published: pc.published}
 	}
 	return "", st
 }
@@ -425,8 +428,7 @@ func (v *projectView) publishedByAnother(self, host string, port int) (string, v
 		if name == self || !v.serviceNamed(name, host) {
 			continue
 		}
-		svc := v.p.Services[name]
-		ports, _, hostNet := v.portsFor(svc, &Service{})
+		ports, _, hostNet := v.portsFor(v.nodes[name], &Service{})
 		var addr string
 		if hostNet {
 			addr = net.JoinHostPort(v.o.target, strconv.Itoa(port))
@@ -457,22 +459,15 @@ func (v *projectView) reachesBinding(host, hostIP string) bool {
 }
 
 func (v *projectView) imageOf(service string) string {
-	if img := v.p.Services[service].Image; img != "" {
-		return img
+	if n := v.nodes[service]; n != nil && n.image != "" {
+		return n.image
 	}
 	return "no image"
 }
 
 // serviceNamed says whether host is a name service has on its networks.
 func (v *projectView) serviceNamed(service, host string) bool {
-	svc := v.p.Services[service]
-	names := []string{service, svc.Hostname, svc.ContainerName}
-	for _, n := range svc.Networks {
-		if n != nil {
-			names = append(names, n.Aliases...)
-		}
-	}
-	return slices.ContainsFunc(names, func(n string) bool { return n != "" && strings.EqualFold(n, host) })
+	return slices.ContainsFunc(v.nodes[service].names(), func(n string) bool { return n != "" && strings.EqualFold(n, host) })
 }
 
 // Conflict is an address that a broader rule would take from its owner.

@@ -102,13 +102,14 @@ type Service struct {
 	// with where it is set (KAFKA_PROCESS_ROLES=controller).
 	Roles string
 	// Read are the configuration files read besides the compose file
-	// (a mounted server.properties), as shown to a user.
-	Read []string
-	// Assumed says what was taken for settings that are absent.
-	Assumed []string
+	// (a mounted server.properties).
+	Read []ConfigFile
+	// Assumed says what was taken for settings that are absent, or
+	// files that cannot be read.
+	Assumed []Assumption
 	// Problems are configuration that discovery cannot follow, or that
 	// stops the node or its clients.
-	Problems []string
+	Problems []Problem
 	// Listeners are the listeners clients are told of (controller
 	// listeners aside), in the order the configuration lists them.
 	Listeners []Listener
@@ -119,17 +120,11 @@ type Service struct {
 	// service (Docker only); what is said of this one holds for each,
 	// with its own published ports.
 	Replicas []string
-
-	scale int
 }
 
-func (s *Service) problem(format string, args ...any) {
-	s.Problems = append(s.Problems, sprintf(format, args...))
-}
+func (s *Service) problem(p Problem) { s.Problems = append(s.Problems, p) }
 
-func (s *Service) assume(format string, args ...any) {
-	s.Assumed = append(s.Assumed, sprintf(format, args...))
-}
+func (s *Service) assume(a Assumption) { s.Assumed = append(s.Assumed, a) }
 
 // Listener is one advertised listener of a broker and how this host
 // reaches it.

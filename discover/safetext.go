@@ -1,7 +1,6 @@
 package discover
 
 import (
-	"fmt"
 	"strconv"
 	"unicode/utf8"
 )
@@ -21,5 +20,3 @@ func printable(s string) string {
 	}
 	return s
 }
-
-func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }

@@ -49,7 +49,7 @@ func newComposeResult(r *discover.Result) *composeResult {
 	res := &composeResult{Files: r.Sources, Services: []serviceResult{}, Rules: r.Rules(), Bootstrap: r.Bootstrap(), OK: r.OK(), keep: r.PassRules()}
 	for _, s := range r.Services {
 		sr := serviceResult{Service: s.Name, Image: s.Image, Kind: string(s.Kind), Role: string(s.Role), Roles: s.Roles,
-			Read: s.Read, Assumed: s.Assumed, Problems: s.Problems, Listeners: []listenerResult{}}
+			Read: texts(s.Read), Assumed: texts(s.Assumed), Problems: texts(s.Problems), Listeners: []listenerResult{}}
 		for _, l := range s.Listeners {
 			sr.Listeners = append(sr.Listeners, listenerResult{Name: l.Name, Protocol: l.Protocol, Advertised: l.Advertised, Computed: l.Computed(),
 				ContainerPort: l.ContainerPort, Published: l.Published, Rule: l.Rule, Reachable: l.Reachable(), Note: l.Explain()})
@@ -57,6 +57,19 @@ func newComposeResult(r *discover.Result) *composeResult {
 		res.Services = append(res.Services, sr)
 	}
 	return res
+}
+
+// texts are what discovery found in words: its problems, assumptions
+// and files read.
+func texts[T fmt.Stringer](xs []T) []string {
+	if len(xs) == 0 {
+		return nil
+	}
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = x.String()
+	}
+	return out
 }
 
 // writeComposeRules prints the result as a rules file whose comments say
