@@ -25,7 +25,9 @@ type node struct {
 	env map[string]string
 	// command is the entrypoint followed by the command, as given.
 	command []string
-	// mounts are the volumes it mounts.
+	// mounts are the volumes it mounts: all of a compose service's; a
+	// container's bind mounts, on an engine that runs on this machine
+	// (elsewhere its host paths are not this machine's).
 	mounts []mount
 	// dir is the project directory, relative to which host paths are
 	// shown; "" for a container.
