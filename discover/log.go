@@ -2,7 +2,6 @@ package discover
 
 import (
 	"io"
-	"strings"
 	"sync"
 
 	"github.com/sirupsen/logrus"
@@ -45,10 +44,4 @@ func captureComposeLog() (c *composeLog, release func()) {
 		std.ReplaceHooks(hooks)
 		logMu.Unlock()
 	}
-}
-
-// obsoleteVersion says whether a compose-go warning is the one about a
-// top-level version: attribute, which Compose ignores.
-func obsoleteVersion(msg string) bool {
-	return strings.Contains(msg, "the attribute `version` is obsolete")
 }

@@ -59,7 +59,7 @@ func discover(ctx context.Context, d ContextDialer, addr string) ([]discoverBrok
 	md.Topics = []kmsg.MetadataRequestTopic{} // none (nil asks for all before v1... and after)
 	resp, err = roundTrip(c, md, 2)
 	if err != nil {
-		return nil, &discoverError{fmt.Errorf("Metadata v%d: %w", maxMeta, ctxErr(ctx, err))}
+		return nil, &discoverError{fmt.Errorf("asking for Metadata v%d: %w", maxMeta, ctxErr(ctx, err))}
 	}
 	var bs []discoverBroker
 	for _, b := range resp.(*kmsg.MetadataResponse).Brokers {

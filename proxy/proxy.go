@@ -40,12 +40,11 @@ type Proxy struct {
 	done   chan struct{} // closed by Close
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	state   int // stateNew, stateStarted, stateClosed
-	serving bool
-	boot    net.Listener
-	nodes   map[int32]*node
-	conns   map[*conn]struct{}
+	mu    sync.Mutex
+	state int // stateNew, stateStarted, stateClosed
+	boot  net.Listener
+	nodes map[int32]*node
+	conns map[*conn]struct{}
 
 	bufs    sync.Pool // *[]byte of copyBuf bytes: copies that cannot splice
 	windows sync.Pool // *[]byte of windowSize to maxPooled bytes: streamed and small responses

@@ -249,7 +249,7 @@ func hasTag0(b []byte) (bool, error) {
 // tagged fields (the message after the response header).
 func fetchTagsAt(msg []byte, version int16) (int, error) {
 	if version < 12 {
-		return 0, fmt.Errorf("Fetch v%d: walked only from v12", version)
+		return 0, fmt.Errorf("walking Fetch v%d: only v12 and later are walked", version)
 	}
 	w := walker{b: msg}
 	w.skip(4 + 2 + 4) // throttle, error code, session id
@@ -278,7 +278,7 @@ func fetchTagsAt(msg []byte, version int16) (int, error) {
 // tagged fields.
 func produceTagsAt(msg []byte, version int16) (int, error) {
 	if version < 9 {
-		return 0, fmt.Errorf("Produce v%d: walked only from v9", version)
+		return 0, fmt.Errorf("walking Produce v%d: only v9 and later are walked", version)
 	}
 	w := walker{b: msg}
 	for t := w.compactLen(); t > 0 && w.err == nil; t-- {
