@@ -38,7 +38,7 @@ func TestSOCKS5Hop(t *testing.T) {
 		if _, ok := c.(*net.TCPConn); !ok {
 			t.Errorf("%s: conn is %T, want the *net.TCPConn to the proxy (deadlines, CloseWrite)", a, c)
 		}
-		hopRoundTrip(t, c, "through socks "+a)
+		testnet.EchoRoundTrip(t, c, "through socks "+a)
 		c.Close()
 	}
 	for _, a := range []string{"bad:1", "none:1"} {
@@ -74,7 +74,7 @@ func TestHTTPConnectHop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hopRoundTrip(t, c, "through tinyproxy")
+	testnet.EchoRoundTrip(t, c, "through tinyproxy")
 	c.Close()
 	for _, a := range []string{"noauth:1", "bad:1"} {
 		_, err := d.Dial("tcp", a)

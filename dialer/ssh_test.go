@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,45 +40,6 @@ func sshBastionConfig(s *testpeers.SSHD, extra string) string {
 	return fmt.Sprintf("Host bastion\n  HostName 127.0.0.1\n  Port %d\n  User root\n%s", s.Port, extra)
 }
 
-// hopRoundTrip writes msg and reads it back from an echo server.
-func hopRoundTrip(t testing.TB, c net.Conn, msg string) {
-	t.Helper()
-	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		t.Fatalf("SetDeadline: %v", err)
-	}
-	if _, err := io.WriteString(c, msg); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	got := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, got); err != nil {
-		t.Fatalf("read: %v", err)
-	}
-	if string(got) != msg {
-		t.Fatalf("echo returned %q, want %q", got, msg)
-	}
-	c.SetDeadline(time.Time{})
-}
-
-// hopCountingDialer records the addresses it dials.
-type hopCountingDialer struct {
-	mu    sync.Mutex
-	addrs []string
-	d     net.Dialer
-}
-
-func (c *hopCountingDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	c.mu.Lock()
-	c.addrs = append(c.addrs, addr)
-	c.mu.Unlock()
-	return c.d.DialContext(ctx, network, addr)
-}
-
-func (c *hopCountingDialer) dials() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.addrs...)
-}
-
 // The dialer's options reach the SSH hops it builds for ssh:// rules:
 // WithSSHConfig (the Host alias), WithGetenv (HOME, where the default
 // identity is) and WithForward (the TCP connection to the bastion); the
@@ -94,7 +53,7 @@ func TestSSHHopWiring(t *testing.T) {
 	s := testpeers.StartSSHD(t, homePub)
 	echo := echoServer(t, nil)
 	cfg := hopWriteFile(t, "ssh_config", sshBastionConfig(s, fmt.Sprintf("  UserKnownHostsFile %s\n  IdentitiesOnly yes\n", s.KnownHosts(t))))
-	fwd := &hopCountingDialer{}
+	fwd := &testnet.RecordingDialer{}
 	d, err := New(WithSSHConfig(cfg), hopEnv("HOME", home), WithForward(fwd), WithRules("broker-{id}:9092 => "+echo+" via ssh://bastion"))
 	if err != nil {
 		t.Fatal(err)
@@ -109,10 +68,10 @@ func TestSSHHopWiring(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		hopRoundTrip(t, c, "hello through the bastion")
+		testnet.EchoRoundTrip(t, c, "hello through the bastion")
 		c.Close()
 	}
-	if got := fwd.dials(); len(got) != 1 || got[0] != s.Addr() {
+	if got := fwd.Dials(); len(got) != 1 || got[0] != s.Addr() {
 		t.Fatalf("forward dials = %v, want one to %s", got, s.Addr())
 	}
 	if !strings.Contains(s.Log(), "Accepted publickey for root") {
@@ -189,7 +148,7 @@ Host *
   User root
   UserKnownHostsFile %s
 `, jump.Port, jump.Key, inner.Port, inner.Key, kh))
-	fwd := &hopCountingDialer{}
+	fwd := &testnet.RecordingDialer{}
 	// c:1 names the chain itself: inner's ProxyJump is then ignored, as
 	// ssh -J overrides it, and the connections are the same two.
 	d, err := New(WithSSHConfig(cfg), hopEnv(), WithForward(fwd), WithRules("a:1 => "+echo+" via ssh://inner\nb:1 => "+echo+" via ssh://jump\n"+
@@ -206,12 +165,12 @@ Host *
 		if err != nil {
 			t.Fatalf("%s: %v", a, err)
 		}
-		hopRoundTrip(t, c, "jumped "+a)
+		testnet.EchoRoundTrip(t, c, "jumped "+a)
 		c.Close()
 	}
 	// The only TCP connection this side made is the one to the jump host:
 	// inner was reached through it, and both rules share it.
-	if got := fwd.dials(); len(got) != 1 || got[0] != jump.Addr() {
+	if got := fwd.Dials(); len(got) != 1 || got[0] != jump.Addr() {
 		t.Fatalf("forward dials = %v, want one to %s", got, jump.Addr())
 	}
 	if n := strings.Count(inner.Log(), "Accepted publickey for root"); n != 1 {
@@ -268,7 +227,7 @@ func TestSSHBuilderSharedByCheckAndDialers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a dial after Check: %v", err)
 	}
-	hopRoundTrip(t, c1, "after Check")
+	testnet.EchoRoundTrip(t, c1, "after Check")
 
 	d2, err := New(opts...)
 	if err != nil {
@@ -280,15 +239,15 @@ func TestSSHBuilderSharedByCheckAndDialers(t *testing.T) {
 	}
 	// Closing one dialer leaves the other's hops, and both conns, alone.
 	d1.Close()
-	hopRoundTrip(t, c2, "d2 after d1.Close")
-	hopRoundTrip(t, c1, "d1's conn after d1.Close")
+	testnet.EchoRoundTrip(t, c2, "d2 after d1.Close")
+	testnet.EchoRoundTrip(t, c1, "d1's conn after d1.Close")
 	c3, err := dial(d2)
 	if err != nil {
 		t.Fatalf("a dial of d2 after d1.Close: %v", err)
 	}
-	hopRoundTrip(t, c3, "a new conn of d2")
+	testnet.EchoRoundTrip(t, c3, "a new conn of d2")
 	d2.Close()
-	hopRoundTrip(t, c3, "d2's conn after d2.Close")
+	testnet.EchoRoundTrip(t, c3, "d2's conn after d2.Close")
 
 	// The Builder's own Close ends its connections; a dialer still using
 	// it then fails with an error matching net.ErrClosed.

@@ -74,45 +74,6 @@ func dial(d hop.ContextDialer, addr string) (net.Conn, error) {
 	return d.DialContext(ctx, "tcp", addr)
 }
 
-// roundTrip writes msg and reads it back from an echo server.
-func roundTrip(t testing.TB, c net.Conn, msg string) {
-	t.Helper()
-	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		t.Fatalf("SetDeadline: %v", err)
-	}
-	if _, err := io.WriteString(c, msg); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	got := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, got); err != nil {
-		t.Fatalf("read: %v", err)
-	}
-	if string(got) != msg {
-		t.Fatalf("echo returned %q, want %q", got, msg)
-	}
-	c.SetDeadline(time.Time{})
-}
-
-// countingDialer records the addresses it dials.
-type countingDialer struct {
-	mu    sync.Mutex
-	addrs []string
-	d     net.Dialer
-}
-
-func (c *countingDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	c.mu.Lock()
-	c.addrs = append(c.addrs, addr)
-	c.mu.Unlock()
-	return c.d.DialContext(ctx, network, addr)
-}
-
-func (c *countingDialer) dials() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.addrs...)
-}
-
 func TestEchoAndCloseWrite(t *testing.T) {
 	s := testpeers.StartSSHD(t)
 	echo := testnet.Listen(t, testnet.Echo)
@@ -122,7 +83,7 @@ func TestEchoAndCloseWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	roundTrip(t, c, "hello through the bastion")
+	testnet.EchoRoundTrip(t, c, "hello through the bastion")
 
 	// CloseWrite: the echo server sees EOF, closes, and we read EOF after
 	// the last echoed bytes.
@@ -168,7 +129,7 @@ func TestConnDeadlines(t *testing.T) {
 		t.Fatalf("read timed out after %s", el)
 	}
 	// ...and the conn stays usable, as a TCP conn does.
-	roundTrip(t, c, "still alive")
+	testnet.EchoRoundTrip(t, c, "still alive")
 
 	// A deadline set while a Read is blocked interrupts it.
 	c.SetReadDeadline(time.Time{})
@@ -188,7 +149,7 @@ func TestConnDeadlines(t *testing.T) {
 		t.Fatalf("write past the deadline: %v", err)
 	}
 	c.SetDeadline(time.Time{})
-	roundTrip(t, c, "and again")
+	testnet.EchoRoundTrip(t, c, "and again")
 
 	c.Close()
 	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
@@ -290,7 +251,7 @@ func TestStrictNo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("StrictHostKeyChecking no, unknown key: %v", err)
 	}
-	roundTrip(t, c, "unknown key accepted")
+	testnet.EchoRoundTrip(t, c, "unknown key accepted")
 	c.Close()
 	if b, _ := os.ReadFile(kh); !strings.Contains(string(b), strings.Fields(s.HostPub)[1]) {
 		t.Fatalf("the unknown key was not added to known_hosts:\n%s", b)
@@ -304,7 +265,7 @@ func TestStrictNo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("StrictHostKeyChecking no, changed key: %v", err)
 	}
-	roundTrip(t, c, "changed key accepted")
+	testnet.EchoRoundTrip(t, c, "changed key accepted")
 	c.Close()
 	mu.Lock()
 	text := log.String()
@@ -361,7 +322,7 @@ func TestAcceptNewAndHashedKnownHosts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("accept-new: %v", err)
 	}
-	roundTrip(t, c, "accepted")
+	testnet.EchoRoundTrip(t, c, "accepted")
 	c.Close()
 	h.Close()
 
@@ -383,7 +344,7 @@ func TestAcceptNewAndHashedKnownHosts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("hashed known_hosts: %v", err)
 	}
-	roundTrip(t, c, "hashed")
+	testnet.EchoRoundTrip(t, c, "hashed")
 	c.Close()
 }
 
@@ -474,7 +435,7 @@ func TestAuthentication(t *testing.T) {
 				if err != nil {
 					t.Fatalf("dial: %v", err)
 				}
-				roundTrip(t, c, tc.name)
+				testnet.EchoRoundTrip(t, c, tc.name)
 				c.Close()
 				return
 			}
@@ -494,7 +455,7 @@ func TestAuthentication(t *testing.T) {
 func TestReconnectAfterServerRestart(t *testing.T) {
 	s := testpeers.StartSSHD(t)
 	echo := testnet.Listen(t, testnet.Echo)
-	fwd := &countingDialer{}
+	fwd := &testnet.RecordingDialer{}
 	h := newHop(t, "ssh://bastion", fwd, ssh.WithConfigFile(bastionConfig(t, s, trusted(t, s))), envOf())
 
 	// Many conns share one SSH connection.
@@ -505,10 +466,10 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		roundTrip(t, c, "before")
+		testnet.EchoRoundTrip(t, c, "before")
 		conns = append(conns, c)
 	}
-	if n := len(fwd.dials()); n != 1 {
+	if n := len(fwd.Dials()); n != 1 {
 		t.Fatalf("5 dials made %d SSH connections, want 1", n)
 	}
 
@@ -541,7 +502,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 
 	// Back up: concurrent dials share one reconnect.
 	s.Start()
-	before := len(fwd.dials())
+	before := len(fwd.Dials())
 	var wg sync.WaitGroup
 	var failed atomic.Int32
 	for i := 0; i < 20; i++ {
@@ -555,11 +516,11 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 				return
 			}
 			defer c.Close()
-			roundTrip(t, c, "after")
+			testnet.EchoRoundTrip(t, c, "after")
 		}()
 	}
 	wg.Wait()
-	if n := len(fwd.dials()) - before; failed.Load() == 0 && n != 1 {
+	if n := len(fwd.Dials()) - before; failed.Load() == 0 && n != 1 {
 		t.Fatalf("20 concurrent dials after the restart made %d SSH connections, want 1", n)
 	}
 }
@@ -628,7 +589,7 @@ Host *
   User root
   UserKnownHostsFile %s
 `, jump.Port, jump.Key, inner.Port, inner.Key, kh))
-	fwd := &countingDialer{}
+	fwd := &testnet.RecordingDialer{}
 	b := ssh.NewBuilder(ssh.WithConfigFile(cfg), envOf())
 	defer b.Close()
 	build := func(rawURL string, forward hop.ContextDialer, chain string) hop.ContextDialer {
@@ -654,12 +615,12 @@ Host *
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		roundTrip(t, conn, "jumped "+c.name)
+		testnet.EchoRoundTrip(t, conn, "jumped "+c.name)
 		conn.Close()
 	}
 	// The only TCP connection this side made is the one to the jump host:
 	// inner was reached through it, and both ways to inner share it.
-	if got := fwd.dials(); len(got) != 1 || got[0] != jump.Addr() {
+	if got := fwd.Dials(); len(got) != 1 || got[0] != jump.Addr() {
 		t.Fatalf("forward dials = %v, want one to %s", got, jump.Addr())
 	}
 	if n := strings.Count(inner.Log(), "Accepted publickey for root"); n != 1 {
@@ -671,7 +632,7 @@ Host *
 	if err != nil {
 		t.Fatalf("ssh.New with ProxyJump: %v", err)
 	}
-	roundTrip(t, conn, "New through the jump host")
+	testnet.EchoRoundTrip(t, conn, "New through the jump host")
 	h.Close()
 	if _, err := conn.Read(make([]byte, 1)); err == nil {
 		t.Fatal("a conn still reads after its hop closed")
@@ -784,7 +745,7 @@ func TestKeepaliveEndsASilentConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	roundTrip(t, c, "before the silence")
+	testnet.EchoRoundTrip(t, c, "before the silence")
 
 	errc := make(chan error, 1)
 	go func() { _, err := c.Read(make([]byte, 1)); errc <- err }()
@@ -812,7 +773,7 @@ func TestKeepaliveEndsASilentConnection(t *testing.T) {
 		t.Fatalf("dial after the keepalives ended the connection: %v", err)
 	}
 	defer c2.Close()
-	roundTrip(t, c2, "after the silence")
+	testnet.EchoRoundTrip(t, c2, "after the silence")
 	if n := strings.Count(s.Log(), "Accepted publickey for root"); n != 2 {
 		t.Fatalf("%d logins, want 2 (one before, one after the silence):\n%s", n, s.Log())
 	}

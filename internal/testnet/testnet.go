@@ -4,10 +4,12 @@
 package testnet
 
 import (
+	"context"
 	"io"
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Serve accepts on ln until the test ends, handing each connection to
@@ -96,4 +98,46 @@ func ClosedAddr(t testing.TB) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// EchoRoundTrip writes msg to c, a connection to an echo server, and
+// fails the test unless the same bytes come back within 10 seconds.
+func EchoRoundTrip(t testing.TB, c net.Conn, msg string) {
+	t.Helper()
+	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatalf("SetDeadline: %v", err)
+	}
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if string(got) != msg {
+		t.Fatalf("echo returned %q, want %q", got, msg)
+	}
+	c.SetDeadline(time.Time{})
+}
+
+// RecordingDialer is a net.Dialer that records the addresses it dials.
+type RecordingDialer struct {
+	mu    sync.Mutex
+	addrs []string
+	d     net.Dialer
+}
+
+// DialContext records addr and dials it.
+func (r *RecordingDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	r.mu.Lock()
+	r.addrs = append(r.addrs, addr)
+	r.mu.Unlock()
+	return r.d.DialContext(ctx, network, addr)
+}
+
+// Dials returns the addresses dialled so far, in order.
+func (r *RecordingDialer) Dials() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.addrs...)
 }
