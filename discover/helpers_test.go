@@ -1,35 +1,15 @@
 package discover
 
 import (
-	"fmt"
 	"io/fs"
 	"strings"
+
+	"github.com/kafkadial/kafkadial/internal/composetest"
 )
 
-// svc is a compose file with one Kafka service; extra lines go into its
-// environment (extra[0]) and the service itself (extra[1]).
-func svc(name, adv, listeners, ports string, extra ...string) string {
-	return "services:\n" + svcBody(name, adv, listeners, ports, extra...)
-}
-
-func svcBody(name, adv, listeners, ports string, extra ...string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "  %s:\n    image: apache/kafka:3.9.1\n    %s\n", name, ports)
-	if len(extra) > 1 && extra[1] != "" {
-		fmt.Fprintf(&b, "    %s\n", extra[1])
-	}
-	b.WriteString("    environment:\n")
-	if adv != "" {
-		fmt.Fprintf(&b, "      KAFKA_ADVERTISED_LISTENERS: %q\n", adv)
-	}
-	if listeners != "" {
-		fmt.Fprintf(&b, "      KAFKA_LISTENERS: %q\n", listeners)
-	}
-	if len(extra) > 0 && extra[0] != "" {
-		fmt.Fprintf(&b, "      %s\n", extra[0])
-	}
-	return b.String()
-}
+// svc and svcBody write compose files with one Kafka service (package
+// internal/composetest, shared with the other module's tests).
+var svc, svcBody = composetest.Service, composetest.ServiceBody
 
 // memFiles is a host file system held in memory, keyed by path.
 type memFiles map[string]string

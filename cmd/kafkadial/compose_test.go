@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/kafkadial/kafkadial/dialer"
+	"github.com/kafkadial/kafkadial/internal/composetest"
 	"github.com/kafkadial/kafkadial/kafkatest"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -380,30 +381,9 @@ func TestComposeProblems(t *testing.T) {
 	}
 }
 
-// svc is a compose file with one Kafka service; extra lines go into its
-// environment (envExtra) and the service itself (svcExtra).
-func svc(name, adv, listeners, ports string, extra ...string) string {
-	return "services:\n" + svcBody(name, adv, listeners, ports, extra...)
-}
-
-func svcBody(name, adv, listeners, ports string, extra ...string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "  %s:\n    image: apache/kafka:3.9.1\n    %s\n", name, ports)
-	if len(extra) > 1 && extra[1] != "" {
-		fmt.Fprintf(&b, "    %s\n", extra[1])
-	}
-	b.WriteString("    environment:\n")
-	if adv != "" {
-		fmt.Fprintf(&b, "      KAFKA_ADVERTISED_LISTENERS: %q\n", adv)
-	}
-	if listeners != "" {
-		fmt.Fprintf(&b, "      KAFKA_LISTENERS: %q\n", listeners)
-	}
-	if len(extra) > 0 && extra[0] != "" {
-		fmt.Fprintf(&b, "      %s\n", extra[0])
-	}
-	return b.String()
-}
+// svc and svcBody write compose files with one Kafka service (package
+// internal/composetest, shared with the other module's tests).
+var svc, svcBody = composetest.Service, composetest.ServiceBody
 
 func TestComposeErrors(t *testing.T) {
 	dir := t.TempDir()
