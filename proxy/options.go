@@ -3,8 +3,8 @@ package proxy
 import (
 	"crypto/tls"
 	"fmt"
-	"io"
 	"log/slog"
+	"reflect"
 	"time"
 )
 
@@ -21,7 +21,9 @@ const (
 )
 
 // An Option configures a Proxy. A nil Option is ignored; options are
-// validated by New, and their order does not matter.
+// validated by New, and their order does not matter: an option given twice
+// with different values is an error naming it (the same value twice is
+// not).
 type Option func(*config)
 
 type config struct {
@@ -37,14 +39,47 @@ type config struct {
 	logger      *slog.Logger
 	onListen    func(Listener)
 
+	given map[string]any // the options given, by name, with their value
+	err   error          // the first option given twice with different values
+
 	// resolved by resolve
 	listenHost string
 	listenPort int
 }
 
+// set records the value of an option and reports whether to apply it: an
+// option given again is applied once, and with a different value it is an
+// error New returns (with two values, their order would decide).
+func (c *config) set(name string, v any) bool {
+	if old, ok := c.given[name]; ok {
+		if !sameValue(old, v) && c.err == nil {
+			c.err = fmt.Errorf("proxy: %s given twice with different values: options apply in any order, so give it once", name)
+		}
+		return false
+	}
+	if c.given == nil {
+		c.given = map[string]any{}
+	}
+	c.given[name] = v
+	return true
+}
+
+// sameValue reports whether two option values are the same value; values
+// of types that cannot be compared (functions) never are.
+func sameValue(a, b any) bool {
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	if ta != tb || ta == nil || !ta.Comparable() {
+		return ta == nil && tb == nil
+	}
+	return a == b
+}
+
 // resolve checks the options together and fills in what depends on more
 // than one.
 func (c *config) resolve() error {
+	if c.err != nil {
+		return c.err
+	}
 	host, port, err := splitHostPort(c.listen)
 	if err != nil {
 		return fmt.Errorf("proxy: WithListen: %w", err)
@@ -67,7 +102,7 @@ func (c *config) resolve() error {
 		return fmt.Errorf("proxy: WithTLS: the config has no certificate")
 	}
 	if c.logger == nil {
-		c.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		c.logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
 }
@@ -77,7 +112,11 @@ func (c *config) resolve() error {
 // the system pick the port of the bootstrap listener and of every broker
 // listener: for tests, since such ports are not stable across restarts.
 func WithListen(hostport string) Option {
-	return func(c *config) { c.listen, c.listenSet = hostport, true }
+	return func(c *config) {
+		if c.set("WithListen", hostport) {
+			c.listen, c.listenSet = hostport, true
+		}
+	}
 }
 
 // WithPortBase sets the port scheme: node N listens on port base+N. The
@@ -87,14 +126,22 @@ func WithListen(hostport string) Option {
 // whose port would fall outside 1..65535 is an error naming the node at
 // Start, and a log line for a node that appears later.
 func WithPortBase(port int) Option {
-	return func(c *config) { c.portBase, c.portBaseSet = port, true }
+	return func(c *config) {
+		if c.set("WithPortBase", port) {
+			c.portBase, c.portBaseSet = port, true
+		}
+	}
 }
 
 // WithTLS serves TLS to clients with the given configuration (it needs a
 // certificate); the default is plaintext. TLS to the brokers is the
 // dialer's business (dialer.WithTLS).
 func WithTLS(cfg *tls.Config) Option {
-	return func(c *config) { c.tls = cfg }
+	return func(c *config) {
+		if c.set("WithTLS", cfg) {
+			c.tls = cfg
+		}
+	}
 }
 
 // WithMaxFrame bounds the size of a request or response frame, default
@@ -103,26 +150,42 @@ func WithTLS(cfg *tls.Config) Option {
 // bytes that arrive; none is allocated up front from the size a peer
 // announces.
 func WithMaxFrame(n int) Option {
-	return func(c *config) { c.maxFrame, c.maxFrameSet = n, true }
+	return func(c *config) {
+		if c.set("WithMaxFrame", n) {
+			c.maxFrame, c.maxFrameSet = n, true
+		}
+	}
 }
 
 // WithTimeout bounds each upstream dial and Start's discovery of the
 // brokers, default DefaultTimeout (10 s), applied as whichever of it and
 // the caller's context ends first. Zero means no bound of the proxy's own.
 func WithTimeout(d time.Duration) Option {
-	return func(c *config) { c.timeout, c.timeoutSet = d, true }
+	return func(c *config) {
+		if c.set("WithTimeout", d) {
+			c.timeout, c.timeoutSet = d, true
+		}
+	}
 }
 
 // WithLogger sets the logger: listeners opened (Info), connections
 // (Debug), bad input and upstream failures (Warn). nil, like the default,
 // discards.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) { c.logger = l }
+	return func(c *config) {
+		if c.set("WithLogger", l) {
+			c.logger = l
+		}
+	}
 }
 
 // WithOnListen calls fn for every broker listener opened after Start
 // returned (brokers that appear later), so a command can print them. The
 // default calls nothing. fn must not block.
 func WithOnListen(fn func(Listener)) Option {
-	return func(c *config) { c.onListen = fn }
+	return func(c *config) {
+		if c.set("WithOnListen", fn) {
+			c.onListen = fn
+		}
+	}
 }
