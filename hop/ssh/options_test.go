@@ -126,6 +126,58 @@ func TestOptions(t *testing.T) {
 	}
 }
 
+// Bad options, and one given twice with different values, are refused by
+// New and by a Builder's Build with an error naming the option, whatever
+// their order; the same value twice is no conflict.
+func TestOptionErrorsNameTheOption(t *testing.T) {
+	cfg := silentConfig(t, "")
+	l := slog.New(slog.DiscardHandler)
+	u, _ := hop.ParseURL("ssh://u:pw@silent")
+	for _, c := range []struct {
+		opts []ssh.Option
+		want string
+	}{
+		{[]ssh.Option{ssh.WithTimeout(-time.Second)}, "ssh: WithTimeout: negative duration -1s"},
+		{[]ssh.Option{ssh.WithTimeout(time.Second), ssh.WithTimeout(2 * time.Second)}, "ssh: WithTimeout given twice with different values: options apply in any order, so give it once"},
+		{[]ssh.Option{ssh.WithTimeout(-time.Second), ssh.WithTimeout(time.Second)}, "ssh: WithTimeout given twice with different values"},
+		{[]ssh.Option{ssh.WithConfigFile(cfg), ssh.WithConfigFile("")}, "ssh: WithConfigFile given twice with different values"},
+		{[]ssh.Option{ssh.WithGetenv(noEnv), ssh.WithGetenv(noEnv)}, "ssh: WithGetenv given twice with different values"},
+		{[]ssh.Option{ssh.WithGetenv(nil), ssh.WithGetenv(noEnv)}, "ssh: WithGetenv given twice with different values"},
+		{[]ssh.Option{ssh.WithLogger(nil), ssh.WithLogger(l)}, "ssh: WithLogger given twice with different values"},
+		{[]ssh.Option{ssh.WithLogger(l), ssh.WithLogger(slog.Default())}, "ssh: WithLogger given twice with different values"},
+	} {
+		for _, opts := range [][]ssh.Option{c.opts, reversed(c.opts)} {
+			opts = append(opts, ssh.WithConfigFile(cfg))
+			if h, err := ssh.New("ssh://u:pw@silent", &net.Dialer{}, opts...); err == nil || !strings.HasPrefix(err.Error(), c.want) {
+				if err == nil {
+					h.Close()
+				}
+				t.Errorf("New: error %v, want one starting %q", err, c.want)
+			}
+			b := ssh.NewBuilder(opts...)
+			if _, err := b.Build(hop.Request{URL: u, Forward: &net.Dialer{}}); err == nil || !strings.HasPrefix(err.Error(), c.want) {
+				t.Errorf("Build: error %v, want one starting %q", err, c.want)
+			}
+			b.Close()
+		}
+	}
+	// The same value twice is no conflict.
+	h, err := ssh.New("ssh://u:pw@silent", &net.Dialer{}, ssh.WithTimeout(time.Second), ssh.WithConfigFile(cfg),
+		ssh.WithLogger(l), ssh.WithTimeout(time.Second), ssh.WithConfigFile(cfg), ssh.WithLogger(l), ssh.WithLogger(l))
+	if err != nil {
+		t.Fatalf("the same values twice: %v", err)
+	}
+	h.Close()
+}
+
+func reversed(opts []ssh.Option) []ssh.Option {
+	out := make([]ssh.Option, len(opts))
+	for i, o := range opts {
+		out[len(opts)-1-i] = o
+	}
+	return out
+}
+
 // Errors reading ssh_config keep their cause for errors.Is and errors.As.
 func TestConfigErrorsKeepCause(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nosuch")

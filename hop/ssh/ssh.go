@@ -35,8 +35,13 @@ func (e *closedError) Error() string        { return e.msg }
 func (e *closedError) Is(target error) bool { return target == net.ErrClosed }
 
 // An Option configures a Builder or a hop made by New. A nil Option is
-// ignored, and the order of options does not matter. New and Build report
-// an option's bad value with an error naming it.
+// ignored. The order of options never matters: each sets one value, and
+// one given again with a different value (WithTimeout(time.Second) and
+// WithTimeout(2*time.Second), say) would make the order decide, so it is
+// an error naming the option; the same value again is no conflict. Values
+// that cannot be compared (WithGetenv's functions) are never the same
+// value. New, and every Build of a Builder made by NewBuilder, report a
+// bad option, or one given twice, with an error naming it.
 type Option func(*options)
 
 type options struct {
@@ -45,6 +50,36 @@ type options struct {
 	getenv     func(string) string
 	timeout    time.Duration
 	log        *slog.Logger
+
+	given map[string]any // options given, by name, with their value
+	err   error          // the first option given twice with different values
+}
+
+// setOnce records the value of an option and reports whether to apply it.
+// Giving it again with another value records an error, which newOptions
+// returns: with two values, the order of the options would decide.
+func (o *options) setOnce(name string, v any) bool {
+	if old, ok := o.given[name]; ok {
+		if !sameValue(old, v) && o.err == nil {
+			o.err = fmt.Errorf("ssh: %s given twice with different values: options apply in any order, so give it once", name)
+		}
+		return false
+	}
+	if o.given == nil {
+		o.given = map[string]any{}
+	}
+	o.given[name] = v
+	return true
+}
+
+// sameValue reports whether two option values are the same value; values
+// of types that cannot be compared (functions) never are.
+func sameValue(a, b any) bool {
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	if ta != tb || ta == nil || !ta.Comparable() {
+		return ta == nil && tb == nil
+	}
+	return a == b
 }
 
 // WithConfigFile reads the OpenSSH client configuration in path instead of
@@ -52,13 +87,21 @@ type options struct {
 // An empty path reads no file. Default: the two default files, each read
 // when it exists.
 func WithConfigFile(path string) Option {
-	return func(o *options) { o.configSet, o.configPath = true, path }
+	return func(o *options) {
+		if o.setOnce("WithConfigFile", path) {
+			o.configSet, o.configPath = true, path
+		}
+	}
 }
 
 // WithGetenv reads HOME, SSH_AUTH_SOCK and the ${VAR}s of ssh_config
 // through getenv. Default (and with nil): os.Getenv.
 func WithGetenv(getenv func(string) string) Option {
-	return func(o *options) { o.getenv = getenv }
+	return func(o *options) {
+		if o.setOnce("WithGetenv", getenv) {
+			o.getenv = getenv
+		}
+	}
 }
 
 // WithTimeout is an upper bound on an SSH connect (TCP or ProxyCommand,
@@ -71,13 +114,21 @@ func WithGetenv(getenv func(string) string) Option {
 // leaves it running for the others, each of which honours its own
 // context.
 func WithTimeout(d time.Duration) Option {
-	return func(o *options) { o.timeout = d }
+	return func(o *options) {
+		if o.setOnce("WithTimeout", d) {
+			o.timeout = d
+		}
+	}
 }
 
 // WithLogger sets the logger for connects and lost connections (Info and
 // Warn). Default (and with nil): discard. Credentials never reach it.
 func WithLogger(l *slog.Logger) Option {
-	return func(o *options) { o.log = l }
+	return func(o *options) {
+		if o.setOnce("WithLogger", l) {
+			o.log = l
+		}
+	}
 }
 
 func newOptions(opts []Option) (options, error) {
@@ -86,6 +137,9 @@ func newOptions(opts []Option) (options, error) {
 		if f != nil {
 			f(&o)
 		}
+	}
+	if o.err != nil {
+		return o, o.err
 	}
 	if o.timeout < 0 {
 		return o, fmt.Errorf("ssh: WithTimeout: negative duration %s", o.timeout)
