@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -112,6 +113,81 @@ func TestOptionContract(t *testing.T) {
 		}
 		d.Close()
 	}
+}
+
+// An option given twice with different values is refused by New and by a
+// Builder's Build with an error naming it, whatever the order; the same
+// value twice is no conflict. A hop URL is not an option: its context,
+// namespace and cluster domain replace the Builder's.
+func TestOptionGivenTwice(t *testing.T) {
+	path := writeKubeconfig(t, "https://127.0.0.1:1")
+	other := writeKubeconfig(t, "https://127.0.0.1:1")
+	l := slog.New(slog.DiscardHandler)
+	for _, c := range []struct {
+		opts []Option
+		want string
+	}{
+		{[]Option{WithKubeconfig(path), WithKubeconfig(other)}, "kube: WithKubeconfig given twice with different values: options apply in any order, so give it once"},
+		{[]Option{WithContext("bare"), WithContext("prod")}, "kube: WithContext given twice with different values"},
+		{[]Option{WithNamespace("x"), WithNamespace("")}, "kube: WithNamespace given twice with different values"},
+		{[]Option{WithTimeout(time.Second), WithTimeout(2 * time.Second)}, "kube: WithTimeout given twice with different values"},
+		{[]Option{WithTimeout(-time.Second), WithTimeout(0)}, "kube: WithTimeout given twice with different values"},
+		{[]Option{WithClusterDomain("a.example"), WithClusterDomain("b.example")}, "kube: WithClusterDomain given twice with different values"},
+		{[]Option{WithLogger(nil), WithLogger(l)}, "kube: WithLogger given twice with different values"},
+	} {
+		for _, opts := range [][]Option{c.opts, reversed(c.opts)} {
+			if d, err := New(append(opts, WithKubeconfig(path))...); err == nil || !strings.HasPrefix(err.Error(), c.want) {
+				if err == nil {
+					d.Close()
+				}
+				t.Errorf("New: got %v, want an error starting %q", err, c.want)
+			}
+			b := NewBuilder(append(opts, WithKubeconfig(path))...)
+			u, _ := url.Parse("k8s://prod/kafka?cluster-domain=c.example")
+			if _, err := b.Build(hop.Request{URL: u, Forward: &net.Dialer{}}); err == nil || !strings.HasPrefix(err.Error(), "hop k8s://prod/kafka?cluster-domain=c.example: "+c.want) {
+				t.Errorf("Build: got %v, want an error starting %q", err, c.want)
+			}
+			b.Close()
+		}
+	}
+	// The same value twice is no conflict.
+	d, err := New(WithKubeconfig(path), WithKubeconfig(path), WithContext("bare"), WithContext("bare"),
+		WithNamespace("x"), WithNamespace("x"), WithTimeout(time.Second), WithTimeout(time.Second),
+		WithClusterDomain("a.example"), WithClusterDomain("a.example"), WithLogger(l), WithLogger(l), WithSPDY(), WithSPDY())
+	if err != nil {
+		t.Fatalf("the same values twice: %v", err)
+	}
+	if d.Context() != "bare" || d.Namespace() != "x" || d.ClusterDomain() != "a.example" {
+		t.Errorf("context %q namespace %q domain %q", d.Context(), d.Namespace(), d.ClusterDomain())
+	}
+	d.Close()
+	// The URL's context, namespace and domain replace the Builder's.
+	b := NewBuilder(WithKubeconfig(path), WithContext("bare"), WithNamespace("x"), WithClusterDomain("a.example"))
+	defer b.Close()
+	u, _ := url.Parse("k8s://prod/kafka?cluster-domain=c.example")
+	h, err := b.Build(hop.Request{URL: u, Forward: &net.Dialer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := h.(*Dialer); d.Context() != "prod" || d.Namespace() != "kafka" || d.ClusterDomain() != "c.example" {
+		t.Errorf("context %q namespace %q domain %q, want the URL's", d.Context(), d.Namespace(), d.ClusterDomain())
+	}
+	u, _ = url.Parse("k8s://bare")
+	h, err = b.Build(hop.Request{URL: u, Forward: &net.Dialer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := h.(*Dialer); d.Namespace() != "x" || d.ClusterDomain() != "a.example" {
+		t.Errorf("namespace %q domain %q, want the Builder's where the URL names none", d.Namespace(), d.ClusterDomain())
+	}
+}
+
+func reversed(opts []Option) []Option {
+	out := make([]Option, len(opts))
+	for i, o := range opts {
+		out[len(opts)-1-i] = o
+	}
+	return out
 }
 
 // New keeps the cause of a kubeconfig it cannot load.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -31,9 +32,12 @@ import (
 // connection.
 const DefaultTimeout = 30 * time.Second
 
-// An Option configures a Dialer or a Builder. A nil Option is ignored, and
-// the order of options does not matter; New (and a Builder's Build)
-// reports a bad value with an error naming the option.
+// An Option configures a Dialer or a Builder. A nil Option is ignored. The
+// order of options never matters: each sets one value, and one given
+// again with a different value (WithContext("a") and WithContext("b"),
+// say) would make the order decide, so it is an error naming the option;
+// the same value again is no conflict. New, and a Builder's Build, report a
+// bad value, or an option given twice, with an error naming the option.
 type Option func(*options)
 
 type options struct {
@@ -44,6 +48,36 @@ type options struct {
 	timeout    time.Duration
 	log        *slog.Logger
 	domain     string // the cluster domain: "cluster.local" unless set
+
+	given map[string]any // options given, by name, with their value
+	err   error          // the first option given twice with different values
+}
+
+// setOnce records the value of an option and reports whether to apply it.
+// Giving it again with another value records an error, which newOptions
+// returns: with two values, the order of the options would decide.
+func (o *options) setOnce(name string, v any) bool {
+	if old, ok := o.given[name]; ok {
+		if !sameValue(old, v) && o.err == nil {
+			o.err = fmt.Errorf("kube: %s given twice with different values: options apply in any order, so give it once", name)
+		}
+		return false
+	}
+	if o.given == nil {
+		o.given = map[string]any{}
+	}
+	o.given[name] = v
+	return true
+}
+
+// sameValue reports whether two option values are the same value; values
+// of types that cannot be compared never are.
+func sameValue(a, b any) bool {
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	if ta != tb || ta == nil || !ta.Comparable() {
+		return ta == nil && tb == nil
+	}
+	return a == b
 }
 
 // WithKubeconfig reads the kubeconfig file at path instead of following
@@ -51,20 +85,32 @@ type options struct {
 // rules (KUBECONFIG, then ~/.kube/config, then the in-cluster service
 // account).
 func WithKubeconfig(path string) Option {
-	return func(o *options) { o.kubeconfig = path }
+	return func(o *options) {
+		if o.setOnce("WithKubeconfig", path) {
+			o.kubeconfig = path
+		}
+	}
 }
 
 // WithContext uses the kubeconfig context name. Default (and with ""):
 // the kubeconfig's current context.
 func WithContext(name string) Option {
-	return func(o *options) { o.context = name }
+	return func(o *options) {
+		if o.setOnce("WithContext", name) {
+			o.context = name
+		}
+	}
 }
 
 // WithNamespace is the namespace of addresses that name none (SVC:PORT, a
 // pod IP is looked up there first). Default (and with ""): the context's
 // namespace, itself "default" when the context sets none.
 func WithNamespace(ns string) Option {
-	return func(o *options) { o.namespace = ns }
+	return func(o *options) {
+		if o.setOnce("WithNamespace", ns) {
+			o.namespace = ns
+		}
+	}
 }
 
 // WithSPDY opens port-forward connections with SPDY only, instead of
@@ -83,7 +129,11 @@ func WithSPDY() Option {
 // bounded by d, so that a dial giving up does not fail the others waiting
 // for it. Default (and with 0): DefaultTimeout. A negative d is an error.
 func WithTimeout(d time.Duration) Option {
-	return func(o *options) { o.timeout = d }
+	return func(o *options) {
+		if o.setOnce("WithTimeout", d) {
+			o.timeout = d
+		}
+	}
 }
 
 // DefaultClusterDomain is the cluster domain of Kubernetes' DNS unless the
@@ -96,14 +146,22 @@ const DefaultClusterDomain = "cluster.local"
 // ending in .svc alone are accepted either way. New refuses a domain that
 // is not DNS labels. Default (and with ""): DefaultClusterDomain.
 func WithClusterDomain(domain string) Option {
-	return func(o *options) { o.domain = domain }
+	return func(o *options) {
+		if o.setOnce("WithClusterDomain", domain) {
+			o.domain = domain
+		}
+	}
 }
 
 // WithLogger sets the logger for port-forward connections opened (Info)
 // and lost (Warn). Default (and with nil): discard. Credentials never
 // reach it.
 func WithLogger(l *slog.Logger) Option {
-	return func(o *options) { o.log = l }
+	return func(o *options) {
+		if o.setOnce("WithLogger", l) {
+			o.log = l
+		}
+	}
 }
 
 func newOptions(opts []Option) (options, error) {
@@ -112,6 +170,9 @@ func newOptions(opts []Option) (options, error) {
 		if f != nil {
 			f(&o)
 		}
+	}
+	if o.err != nil {
+		return o, o.err
 	}
 	if o.timeout < 0 {
 		return o, fmt.Errorf("kube: WithTimeout: negative duration %s", o.timeout)
@@ -172,6 +233,11 @@ func New(opts ...Option) (*Dialer, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newDialer(o)
+}
+
+// newDialer is New with its options resolved.
+func newDialer(o options) (*Dialer, error) {
 	domain, err := checkDomain(o.domain)
 	if err != nil {
 		return nil, fmt.Errorf("kube: WithClusterDomain: %w", err)
@@ -595,8 +661,11 @@ type Builder struct {
 var _ hop.Builder = (*Builder)(nil)
 
 // NewBuilder returns a Builder whose Dialers take opts (WithKubeconfig,
-// WithLogger, ...); the URL's context and namespace come after them. It
-// reads no file until the first Build, which reports a bad option.
+// WithLogger, ...). A hop URL is not an option: its context, and its
+// namespace and cluster-domain when it names them, take the place of
+// WithContext, WithNamespace and WithClusterDomain for that hop. It reads
+// no file until the first Build, which reports a bad option, or one given
+// twice with different values, as New does.
 func NewBuilder(opts ...Option) *Builder {
 	return &Builder{opts: opts, dialers: map[string]*Dialer{}}
 }
@@ -637,14 +706,18 @@ func (b *Builder) Build(req hop.Request) (hop.ContextDialer, error) {
 	if d := b.dialers[key]; d != nil && !d.isClosed() {
 		return d, nil
 	}
-	opts := append(slices.Clone(b.opts), WithContext(ctxName))
+	o, err := newOptions(b.opts)
+	if err != nil {
+		return nil, fmt.Errorf("hop %s: %w", shown, err)
+	}
+	o.context = ctxName
 	if ns != "" {
-		opts = append(opts, WithNamespace(ns))
+		o.namespace = ns
 	}
 	if domain != "" {
-		opts = append(opts, WithClusterDomain(domain))
+		o.domain = domain
 	}
-	d, err := New(opts...)
+	d, err := newDialer(o)
 	if err != nil {
 		return nil, fmt.Errorf("hop %s: %w", shown, err)
 	}
