@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -76,6 +78,51 @@ func TestOptionContract(t *testing.T) {
 	if _, err := New(ctx, WithHost(" ")); err == nil || err.Error() != "docker: WithHost: empty engine address" {
 		t.Fatalf(`WithHost(" "): %v`, err)
 	}
+}
+
+// An option given twice with different values is refused by New with an
+// error naming it, whatever the order; the same value twice is no
+// conflict.
+func TestOptionGivenTwice(t *testing.T) {
+	sock := "unix://" + filepath.Join(t.TempDir(), "docker.sock")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	l := slog.New(slog.DiscardHandler)
+	for _, c := range []struct {
+		opts []Option
+		want string
+	}{
+		{[]Option{WithHost(" ")}, "docker: WithHost: empty engine address"},
+		{[]Option{WithHost(sock), WithHost("tcp://127.0.0.1:1")}, "docker: WithHost given twice with different values: options apply in any order, so give it once"},
+		{[]Option{WithHost(sock), WithHost("")}, "docker: WithHost"},
+		{[]Option{WithLogger(nil), WithLogger(l)}, "docker: WithLogger given twice with different values"},
+		{[]Option{WithLogger(l), WithLogger(slog.Default())}, "docker: WithLogger given twice with different values"},
+		{[]Option{withGetenv(os.Getenv), withGetenv(os.Getenv)}, "docker: withGetenv given twice with different values"},
+	} {
+		for _, opts := range [][]Option{c.opts, reversed(c.opts)} {
+			if r, err := New(ctx, opts...); err == nil || !strings.HasPrefix(err.Error(), c.want) {
+				if err == nil {
+					r.Close()
+				}
+				t.Errorf("got %v, want an error starting %q", err, c.want)
+			}
+		}
+	}
+	// The same value twice is no conflict: New goes on to the (missing)
+	// engine.
+	_, err := New(ctx, WithHost(sock), WithHost(sock), WithLogger(l), WithLogger(l), WithPublishedOnly(), WithPublishedOnly())
+	var ee *EngineError
+	if !errors.As(err, &ee) {
+		t.Fatalf("the same values twice: %v; want the *EngineError of a missing engine", err)
+	}
+}
+
+func reversed(opts []Option) []Option {
+	out := make([]Option, len(opts))
+	for i, o := range opts {
+		out[len(opts)-1-i] = o
+	}
+	return out
 }
 
 // ErrClosed matches net.ErrClosed, and a closed resolver answers with it.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
@@ -24,9 +25,11 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// Option configures New. A nil Option is ignored, and the order of options
-// does not matter; New reports a bad value with an error naming the
-// option.
+// Option configures New. A nil Option is ignored. The order of options
+// never matters: each sets one value, and one given again with a different
+// value (WithHost with two addresses, say) would make the order decide, so
+// New refuses it with an error naming the option; the same value again is
+// no conflict. New reports a bad value with an error naming the option.
 type Option func(*config) error
 
 type config struct {
@@ -34,6 +37,35 @@ type config struct {
 	publishedOnly bool
 	log           *slog.Logger
 	getenv        func(string) string
+
+	given map[string]any // options given, by name, with their value
+}
+
+// setOnce records the value of an option. Giving it again is an error
+// unless the value is the same: with two values, the order of the options
+// would decide.
+func (c *config) setOnce(name string, v any) error {
+	if old, ok := c.given[name]; ok {
+		if !sameValue(old, v) {
+			return fmt.Errorf("docker: %s given twice with different values: options apply in any order, so give it once", name)
+		}
+		return nil
+	}
+	if c.given == nil {
+		c.given = map[string]any{}
+	}
+	c.given[name] = v
+	return nil
+}
+
+// sameValue reports whether two option values are the same value; values
+// of types that cannot be compared (functions) never are.
+func sameValue(a, b any) bool {
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	if ta != tb || ta == nil || !ta.Comparable() {
+		return ta == nil && tb == nil
+	}
+	return a == b
 }
 
 // WithHost sets the engine's address: "unix:///var/run/docker.sock",
@@ -45,6 +77,9 @@ func WithHost(host string) Option {
 	return func(c *config) error {
 		if strings.TrimSpace(host) == "" {
 			return errors.New("docker: WithHost: empty engine address")
+		}
+		if err := c.setOnce("WithHost", host); err != nil {
+			return err
 		}
 		c.host = host
 		return nil
@@ -66,6 +101,9 @@ func WithPublishedOnly() Option {
 // with nil): discard.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
+		if err := c.setOnce("WithLogger", l); err != nil {
+			return err
+		}
 		c.log = l
 		return nil
 	}
@@ -73,7 +111,13 @@ func WithLogger(l *slog.Logger) Option {
 
 // withGetenv replaces os.Getenv in finding the default engine (tests).
 func withGetenv(f func(string) string) Option {
-	return func(c *config) error { c.getenv = f; return nil }
+	return func(c *config) error {
+		if err := c.setOnce("withGetenv", f); err != nil {
+			return err
+		}
+		c.getenv = f
+		return nil
+	}
 }
 
 // Resolver answers where a container's port is, from an in-memory table of
