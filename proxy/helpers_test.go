@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kafkadial/kafkadial/dialer"
+	"github.com/kafkadial/kafkadial/internal/testpeers"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -168,12 +168,15 @@ func startProxy(t testing.TB, c *cluster, opts ...Option) (*Proxy, *logBuf) {
 	return p, lb
 }
 
-// startFixed starts a proxy on fixed ports (bootstrap at a random port P,
-// brokers at P+1+id), trying other ports while some are taken.
+// startFixed starts a proxy on fixed ports (bootstrap at a port P,
+// brokers at P+1+id), trying other ports while some are taken. P..P+9 are
+// free when it is chosen (node ids up to 8, so that a node that joins
+// later finds its port), and below the ephemeral range, where no other
+// test's connection takes one meanwhile.
 func startFixed(t testing.TB, c *cluster, opts ...Option) (*Proxy, *logBuf, int) {
 	t.Helper()
 	for range 20 {
-		port := 20000 + rand.IntN(30000)
+		port := testpeers.FreePortRun(t, 9)
 		lb := &logBuf{}
 		p, err := New(c.seed, c.d, append([]Option{WithListen("127.0.0.1:" + strconv.Itoa(port)), WithLogger(lb.logger())}, opts...)...)
 		if err != nil {
