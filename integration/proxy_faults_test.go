@@ -198,6 +198,13 @@ type groupConsumer struct {
 	pending   map[int32]int64 // what the commit under way commits, if any
 	first     map[int32]int64 // the first offset it got per partition
 	retries   int             // commits that failed and were made again
+	// uncertain holds the records of the polls whose commit failed
+	// before it held: until it holds, the group's offsets are those
+	// before the poll, and a member that rejoins meanwhile (as franz-go
+	// does when its coordinator's connection dies) is given them and
+	// fetches those records again. Kafka's at-least-once: these, and
+	// only these, may come twice.
+	uncertain map[string]bool
 	seen      atomic.Int64
 	// between runs after each poll and each failed commit, on the
 	// test's goroutine.
@@ -221,7 +228,7 @@ func newGroupConsumer(t *testing.T, seed, group, topic string) *groupConsumer {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	return &groupConsumer{cl: cl, committed: map[int32]int64{}, first: map[int32]int64{}, between: func() {}}
+	return &groupConsumer{cl: cl, committed: map[int32]int64{}, first: map[int32]int64{}, uncertain: map[string]bool{}, between: func() {}}
 }
 
 // poll polls once, counts the records into counts, commits them (until
@@ -260,6 +267,9 @@ func (g *groupConsumer) poll(t *testing.T, ctx context.Context, counts map[strin
 			t.Fatalf("commit: %v (still failing at the deadline)", err)
 		}
 		g.retries++
+		for _, r := range recs {
+			g.uncertain[string(r.Value)] = true
+		}
 		g.between()
 	}
 	g.committed, g.pending = g.pending, nil
@@ -273,7 +283,8 @@ func (g *groupConsumer) poll(t *testing.T, ctx context.Context, counts map[strin
 // flags: it listens on the same ports, the consumer goes on with the
 // client it has, the group's committed offsets are what the member
 // committed, a second member that takes over starts at them, and every
-// record is consumed exactly once.
+// record is consumed, exactly once but for those of a poll whose commit
+// the kill left uncertain, which may come twice (at-least-once).
 func TestProxyFaultProxyKilled(t *testing.T) {
 	const n, topicName, group = 30000, "killed", "g-fault-killed"
 	kf, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(6, topicName))
@@ -354,9 +365,9 @@ func TestProxyFaultProxyKilled(t *testing.T) {
 	a.cl.Close() // leaves the group; everything it saw is committed
 	// A new member starts where the group's commits say.
 	b := newGroupConsumer(t, p2.Local, group, topicName)
-	for seen < n {
+	for len(counts) < n { // every record, however many came twice
 		if ctx.Err() != nil {
-			t.Fatalf("consumed %d of %d, then the deadline", seen, n)
+			t.Fatalf("consumed %d of %d records, then the deadline", len(counts), n)
 		}
 		seen += b.poll(t, ctx, counts)
 	}
@@ -365,8 +376,11 @@ func TestProxyFaultProxyKilled(t *testing.T) {
 			t.Errorf("the second member began partition %d at offset %d, the group had committed %d", part, off, want)
 		}
 	}
-	wantExactlyOnce(t, counts, "killed", n)
-	t.Logf("commits retried: %d by the member through the kill, %d by the second", a.retries, b.retries)
+	// Nothing lost; nothing twice but the records of a poll whose commit
+	// the kill left uncertain (see groupConsumer.uncertain).
+	wantOnceBut(t, counts, "killed", n, a.uncertain)
+	t.Logf("commits retried: %d by the member through the kill (%d records uncertain meanwhile), %d by the second",
+		a.retries, len(a.uncertain), b.retries)
 	p2.stop(t)
 }
 
