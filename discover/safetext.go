@@ -2,6 +2,7 @@ package discover
 
 import (
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -12,8 +13,10 @@ import (
 // (a module cannot import another's internal packages); TestPrintable
 // keeps the two in step through a table both modules check.
 func printable(s string) string {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == utf8.RuneError || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
+	for i, r := range s {
+		// RuneError is a byte of invalid UTF-8 unless s holds U+FFFD itself there.
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' ||
+			r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD") {
 			q := strconv.Quote(s)
 			return q[1 : len(q)-1]
 		}

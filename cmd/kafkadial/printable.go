@@ -2,6 +2,7 @@ package main
 
 import (
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -13,8 +14,10 @@ import (
 // keeps the copies in step through the table every copy is checked
 // against.
 func printable(s string) string {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == utf8.RuneError || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
+	for i, r := range s {
+		// RuneError is a byte of invalid UTF-8 unless s holds U+FFFD itself there.
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' ||
+			r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD") {
 			q := strconv.Quote(s)
 			return q[1 : len(q)-1]
 		}

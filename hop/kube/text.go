@@ -3,6 +3,7 @@ package kube
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -17,8 +18,10 @@ import (
 // quotes), so that no message echoes raw control bytes from its input or
 // breaks its line.
 func printable(s string) string {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == utf8.RuneError || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
+	for i, r := range s {
+		// RuneError is a byte of invalid UTF-8 unless s holds U+FFFD itself there.
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' ||
+			r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD") {
 			q := strconv.Quote(s)
 			return q[1 : len(q)-1]
 		}

@@ -16,7 +16,9 @@ func TestPrintable(t *testing.T) {
 		{"bad \xff byte", `bad \xff byte`},
 		{"line\u2028sep", `line\u2028sep`},
 		{"para\u2029sep", `para\u2029sep`},
-		{"both \"q\"\n", `both \"q\"\n`}, // escaped: quoted as Go quotes
+		{"both \"q\"\n", `both \"q\"\n`},             // escaped: quoted as Go quotes
+		{"cut \xef\xbf short", `cut \xef\xbf short`}, // U+FFFD's first two bytes: invalid
+		{"\uFFFD and \x00", "\uFFFD and \\x00"},      // quoted; U+FFFD itself stays, so quoting again changes nothing
 	} {
 		if got := Printable(tc.in); got != tc.want {
 			t.Errorf("Printable(%q) = %q, want %q", tc.in, got, tc.want)
